@@ -1,0 +1,193 @@
+"""The one seam to the machine.
+
+Every path the tool touches is root-relative ("/proc/modules") and is mapped
+under ``root`` here, every external command runs here, and every change goes
+through a method that honours dry-run.  Tests and image builders point
+``root`` at another directory; nothing else in the package opens a kernel file
+or starts a process (daemons.py aside, which needs psutil's process table).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .errors import MissingProgramError
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def reason(self) -> str:
+        """The command's own explanation, one line, for an error message."""
+        text = (self.stderr or self.stdout).strip()
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else f"exit status {self.returncode}"
+
+
+@dataclass
+class System:
+    root: str = "/"
+    dry_run: bool = False
+    verbose: bool = False
+    log: TextIO = field(default_factory=lambda: sys.stderr)
+    planned: list[str] = field(default_factory=list)
+
+    # -- paths ---------------------------------------------------------------
+
+    def path(self, path: str) -> Path:
+        """Map a root-relative absolute path ("/proc/modules") into ``root``."""
+        return Path(self.root) / path.lstrip("/")
+
+    def exists(self, path: str) -> bool:
+        return self.path(path).exists()
+
+    def is_dir(self, path: str) -> bool:
+        return self.path(path).is_dir()
+
+    def listdir(self, path: str) -> list[str]:
+        """Entries of a directory, sorted; a missing directory has none."""
+        try:
+            return sorted(os.listdir(self.path(path)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def read_text(self, path: str) -> str:
+        return self.path(path).read_text(encoding="utf-8", errors="replace")
+
+    def read_optional(self, path: str) -> str | None:
+        """The file's text, or None when it does not exist."""
+        try:
+            return self.read_text(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def read_attribute(self, path: str) -> str | None:
+        """A one-value kernel attribute (sysfs, configfs, procfs), stripped."""
+        text = self.read_optional(path)
+        return None if text is None else text.strip()
+
+    # -- changes -------------------------------------------------------------
+
+    def _plan(self, action: str) -> bool:
+        """Record a change; True when it should really be made."""
+        if self.dry_run:
+            self.planned.append(action)
+            return False
+        self.probe(action)
+        return True
+
+    def take_planned(self) -> list[str]:
+        planned, self.planned = self.planned, []
+        return planned
+
+    def write_attribute(self, path: str, value: str) -> None:
+        """Write one value to a kernel attribute file, as `echo value > file` does."""
+        if not self._plan(f"write {value!r} to {path}"):
+            return
+        with open(self.path(path), "w", encoding="utf-8") as handle:
+            handle.write(f"{value}\n")
+
+    def mkdir(self, path: str, parents: bool = False) -> None:
+        if not self._plan(f"create directory {path}"):
+            return
+        if parents:
+            self.path(path).mkdir(parents=True, exist_ok=True)
+        else:
+            self.path(path).mkdir()
+
+    def rmdir(self, path: str) -> None:
+        if not self._plan(f"remove directory {path}"):
+            return
+        self.path(path).rmdir()
+
+    def replace_file(self, path: str, data: str, mode: int = 0o644) -> None:
+        """Atomically replace a file: temp file in the same directory, fsync, rename.
+
+        A reader sees the old file or the new one, whole, never a mixture; on
+        failure the old file is left as it was.
+        """
+        if not self._plan(f"write {path}"):
+            return
+        target = self.path(path)
+        directory = target.parent
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fchmod(handle.fileno(), mode)
+                os.fsync(handle.fileno())
+            os.replace(temp_name, target)
+        except BaseException:
+            try:
+                os.unlink(temp_name)
+            except FileNotFoundError:
+                pass
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    # -- commands ------------------------------------------------------------
+
+    def which(self, program: str) -> str | None:
+        return shutil.which(program)
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["O2CB_ROOT"] = str(self.root)
+        return env
+
+    def run(self, argv: list[str], changes: bool = True) -> CommandResult:
+        """Run a command by name from PATH.
+
+        ``changes`` marks commands that alter the machine; in dry-run they are
+        only recorded.  A program that is not installed raises
+        MissingProgramError (LSB exit 5).
+        """
+        if self.which(argv[0]) is None:
+            raise MissingProgramError(f"{argv[0]} not found: it is needed to run this command")
+        if changes and not self._plan("run " + " ".join(argv)):
+            return CommandResult(0, "", "")
+        if not changes:
+            self.probe("run " + " ".join(argv))
+        completed = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            env=self.environment(),
+            check=False,
+        )
+        return CommandResult(completed.returncode, completed.stdout, completed.stderr)
+
+    # -- facts about this host -----------------------------------------------
+
+    def hostname(self) -> str:
+        """This node's name: the kernel's hostname under root, as uname -n gives it."""
+        name = self.read_attribute("/proc/sys/kernel/hostname")
+        return name or os.uname().nodename
+
+    def is_root_user(self) -> bool:
+        return os.geteuid() == 0
+
+    def probe(self, message: str) -> None:
+        """In verbose mode, say what is being looked at or done."""
+        if self.verbose:
+            print(f"o2cb: {message}", file=self.log)
