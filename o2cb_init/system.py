@@ -9,6 +9,7 @@ or starts a process (daemons.py aside, which needs psutil's process table).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -115,6 +116,10 @@ class System:
             return
         self.path(path).rmdir()
 
+    def remove_file(self, path: str) -> None:
+        if self._plan(f"remove {path}"):
+            self.path(path).unlink(missing_ok=True)
+
     def replace_file(self, path: str, data: str, mode: int = 0o644) -> None:
         """Atomically replace a file: temp file in the same directory, fsync, rename.
 
@@ -134,10 +139,8 @@ class System:
                 os.fsync(handle.fileno())
             os.replace(temp_name, target)
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
-            except FileNotFoundError:
-                pass
             raise
         dir_fd = os.open(directory, os.O_RDONLY)
         try:

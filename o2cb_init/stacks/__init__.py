@@ -1,0 +1,20 @@
+"""The cluster stacks, picked by O2CB_STACK."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .base import Context, Stack
+from .o2cb import O2cbStack
+
+STACKS: dict[str, type[Stack]] = {
+    O2cbStack.name: O2cbStack,
+}
+
+
+def stack_for(context: Context) -> Stack:
+    name = context.settings.stack
+    if name not in STACKS:
+        raise ConfigError(
+            f"{context.settings.path}: cluster stack \"{name}\" is not supported here"
+        )
+    return STACKS[name](context)

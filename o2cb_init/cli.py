@@ -1,0 +1,189 @@
+"""The `o2cb` command: init verbs, parsed with click, mapped to LSB exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+import click
+
+from . import __version__, config, service
+from .errors import ExitCode, NotRootError, O2cbError, StepFailed
+from .report import Reporter
+from .stacks.base import Context
+from .system import System
+
+
+@dataclass
+class Session:
+    """What the global options decide, shared by every verb."""
+
+    system: System
+    config_path: str | None
+
+    def context(self) -> Context:
+        settings = config.load(self.system, self.config_path)
+        return Context(self.system, settings, Reporter(self.system))
+
+    def require_root(self, verb: str) -> None:
+        """Changing the real machine needs root; a --root tree does not."""
+        if self.system.root == "/" and not self.system.is_root_user():
+            raise NotRootError(f"{verb}: must be run as root")
+
+    def apply(self, enabled: bool) -> int:
+        """After a configuration change: start the stack if enabled, else stop it."""
+        context = self.context()
+        return service.start(context, None) if enabled else service.stop(context, None)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"o2cb: {message}", err=True)
+    sys.exit(code)
+
+
+def run_verb(action: Callable[[Session], int], verb: str, changes: bool = True) -> NoReturn:
+    """Run a verb and exit with its code; failures become one line on stderr."""
+    session: Session = click.get_current_context().obj
+    try:
+        if changes:
+            session.require_root(verb)
+        code = action(session)
+    except StepFailed as error:  # already reported by its step
+        sys.exit(error.exit_code)
+    except O2cbError as error:
+        fail(error.message, error.exit_code)
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        fail(f"{verb}: {where}{error.strerror or error}", ExitCode.FAILURE)
+    except KeyboardInterrupt:
+        fail(f"{verb}: interrupted", ExitCode.FAILURE)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="o2cb")
+@click.option(
+    "--root", envvar="O2CB_ROOT", default="/", show_default=True,
+    type=click.Path(file_okay=False),
+    help="Treat DIR as the machine's root: /proc, /sys, /etc, /dlm and /run are read there.",
+)
+@click.option(
+    "--config", "config_path", metavar="FILE",
+    help="Configuration file (default: /etc/sysconfig/o2cb, else /etc/default/o2cb).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show every probe and change.")
+@click.option("--dry-run", is_flag=True, help="Print the changes instead of making them.")
+@click.pass_context
+def cli(ctx: click.Context, root: str, config_path: str | None, verbose: bool,
+        dry_run: bool) -> None:
+    """Bring the OCFS2 cluster stack up and down (the O2CB init script)."""
+    root = os.path.abspath(root)
+    if config_path and root == "/":
+        config_path = os.path.abspath(config_path)
+    ctx.obj = Session(System(root=root, dry_run=dry_run, verbose=verbose), config_path)
+
+
+cluster_argument = click.argument("cluster", required=False)
+
+
+@cli.command()
+@cluster_argument
+def start(cluster: str | None) -> None:
+    """Load the drivers and bring CLUSTER (default O2CB_BOOTCLUSTER) online, if enabled."""
+    run_verb(lambda s: service.start(s.context(), cluster), "start")
+
+
+@cli.command()
+@cluster_argument
+def stop(cluster: str | None) -> None:
+    """Take CLUSTER offline and unload the drivers; refused while a volume is mounted."""
+    run_verb(lambda s: service.stop(s.context(), cluster), "stop")
+
+
+@cli.command()
+@cluster_argument
+def restart(cluster: str | None) -> None:
+    """Stop, then start."""
+    run_verb(lambda s: service.restart(s.context(), cluster), "restart")
+
+
+@cli.command("force-reload")
+@cluster_argument
+def force_reload(cluster: str | None) -> None:
+    """Same as restart."""
+    run_verb(lambda s: service.restart(s.context(), cluster), "force-reload")
+
+
+@cli.command()
+def load() -> None:
+    """Load the drivers and mount configfs and ocfs2_dlmfs."""
+    run_verb(lambda s: service.load(s.context()), "load")
+
+
+@cli.command()
+@cluster_argument
+def unload(cluster: str | None) -> None:
+    """Take CLUSTER offline, then unload every driver nothing else uses."""
+    run_verb(lambda s: service.unload(s.context(), cluster), "unload")
+
+
+@cli.command()
+@cluster_argument
+def online(cluster: str | None) -> None:
+    """Load the drivers and bring CLUSTER online."""
+    run_verb(lambda s: service.online(s.context(), cluster), "online")
+
+
+@cli.command()
+@cluster_argument
+def offline(cluster: str | None) -> None:
+    """Take CLUSTER offline; refused while a heartbeat region is active."""
+    run_verb(lambda s: service.offline(s.context(), cluster), "offline")
+
+
+@cli.command("force-offline")
+@cluster_argument
+def force_offline(cluster: str | None) -> None:
+    """Take CLUSTER offline past failing steps; still refused while a heartbeat is active."""
+    run_verb(lambda s: service.offline(s.context(), cluster, force=True), "force-offline")
+
+
+@cli.command()
+@cluster_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON object.")
+def status(cluster: str | None, as_json: bool) -> None:
+    """Report drivers, mounts and CLUSTER; exit 0 when online, 3 when not."""
+    run_verb(lambda s: service.status(s.context(), cluster, as_json), "status", changes=False)
+
+
+@cli.command("online-status")
+@cluster_argument
+def online_status(cluster: str | None) -> None:
+    """Print online or offline; exit 0 or 1."""
+    run_verb(lambda s: service.online_status(s.context(), cluster), "online-status",
+             changes=False)
+
+
+def _set_enabled(session: Session, enabled: bool) -> int:
+    path = session.config_path or config.locate(session.system)
+    config.set_enabled(session.system, path, enabled)
+    return session.apply(enabled)
+
+
+@cli.command()
+def enable() -> None:
+    """Set O2CB_ENABLED=true, then start."""
+    run_verb(lambda s: _set_enabled(s, True), "enable")
+
+
+@cli.command()
+def disable() -> None:
+    """Set O2CB_ENABLED=false, then stop."""
+    run_verb(lambda s: _set_enabled(s, False), "disable")
+
+
+def main() -> None:
+    cli(prog_name="o2cb")

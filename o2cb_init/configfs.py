@@ -1,0 +1,134 @@
+"""The o2cb node manager (o2nm) objects in configfs, one class per object.
+
+Layout (KERNEL.md)::
+
+    cluster/NAME/                 idle_timeout_ms keepalive_delay_ms reconnect_delay_ms
+    cluster/NAME/heartbeat/       dead_threshold mode
+    cluster/NAME/heartbeat/UUID/  one directory per active heartbeat region
+    cluster/NAME/node/NODE/       num ipv4_address ipv4_port local
+"""
+
+from __future__ import annotations
+
+from .errors import StepError
+from .system import System
+
+
+class ConfigfsObject:
+    """A configfs directory whose files are attributes."""
+
+    def __init__(self, system: System, path: str) -> None:
+        self.system = system
+        self.path = path
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    def exists(self) -> bool:
+        return self.system.is_dir(self.path)
+
+    def read(self, attribute: str) -> str | None:
+        return self.system.read_attribute(f"{self.path}/{attribute}")
+
+    def read_int(self, attribute: str) -> int | None:
+        value = self.read(attribute)
+        return int(value) if value and value.lstrip("-").isdigit() else None
+
+    def write(self, attribute: str, value: object) -> None:
+        try:
+            self.system.write_attribute(f"{self.path}/{attribute}", str(value))
+        except OSError as error:
+            raise StepError(
+                f"Unable to set {attribute}={value} in {self.path}: {error.strerror}"
+            ) from None
+
+    def create(self) -> None:
+        try:
+            self.system.mkdir(self.path)
+        except OSError as error:
+            raise StepError(f"Unable to create {self.path}: {error.strerror}") from None
+
+    def remove(self) -> None:
+        try:
+            self.system.rmdir(self.path)
+        except OSError as error:
+            raise StepError(f"Unable to remove {self.path}: {error.strerror}") from None
+
+
+class Node(ConfigfsObject):
+    def configure(self, number: int, address: str, port: int) -> None:
+        """Set the node's identity in the only order the kernel accepts."""
+        self.write("ipv4_address", address)
+        self.write("ipv4_port", port)
+        self.write("num", number)
+
+    def set_local(self) -> None:
+        """Mark this host's node; the kernel then starts o2net's listener."""
+        self.write("local", 1)
+
+    @property
+    def is_local(self) -> bool:
+        return self.read("local") == "1"
+
+
+class Cluster(ConfigfsObject):
+    TIMEOUTS = ("idle_timeout_ms", "keepalive_delay_ms", "reconnect_delay_ms")
+
+    @property
+    def heartbeat(self) -> ConfigfsObject:
+        return ConfigfsObject(self.system, f"{self.path}/heartbeat")
+
+    def nodes(self) -> list[Node]:
+        base = f"{self.path}/node"
+        return [Node(self.system, f"{base}/{name}") for name in self.system.listdir(base)]
+
+    def node(self, name: str) -> Node:
+        return Node(self.system, f"{self.path}/node/{name}")
+
+    def heartbeat_regions(self) -> list[str]:
+        """UUIDs of active heartbeat regions: each directory under heartbeat/."""
+        base = f"{self.path}/heartbeat"
+        return [name for name in self.system.listdir(base) if self.system.is_dir(f"{base}/{name}")]
+
+    def set_network_timeouts(self, idle_ms: int, keepalive_ms: int, reconnect_ms: int) -> None:
+        """Write the timeouts in an order the kernel accepts.
+
+        keepalive must stay below idle at every moment, so when the idle
+        timeout shrinks the keepalive goes first, otherwise idle goes first.
+        """
+        current_idle = self.read_int("idle_timeout_ms") or 0
+        if idle_ms < current_idle:
+            self.write("keepalive_delay_ms", keepalive_ms)
+            self.write("idle_timeout_ms", idle_ms)
+        else:
+            self.write("idle_timeout_ms", idle_ms)
+            self.write("keepalive_delay_ms", keepalive_ms)
+        self.write("reconnect_delay_ms", reconnect_ms)
+
+
+class Configfs:
+    """The o2nm tree under a configfs mount point."""
+
+    def __init__(self, system: System, mountpoint: str) -> None:
+        self.system = system
+        self.base = f"{mountpoint}/cluster"
+
+    def available(self) -> bool:
+        """True once the node manager has registered cluster/ in configfs."""
+        return self.system.is_dir(self.base)
+
+    def clusters(self) -> list[Cluster]:
+        return [
+            Cluster(self.system, f"{self.base}/{name}")
+            for name in self.system.listdir(self.base)
+            if self.system.is_dir(f"{self.base}/{name}")
+        ]
+
+    def cluster(self, name: str) -> Cluster:
+        return Cluster(self.system, f"{self.base}/{name}")
+
+    @property
+    def top(self) -> ConfigfsObject:
+        """cluster/ itself: carries heartbeat_mode on 2007-era kernels."""
+        return ConfigfsObject(self.system, self.base)
