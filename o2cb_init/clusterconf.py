@@ -1,17 +1,39 @@
-"""/etc/ocfs2/cluster.conf: the o2cb cluster layout, parsed as data.
+"""/etc/ocfs2/cluster.conf: the o2cb cluster layout, parsed strictly as data.
 
-The format is stanzas: a line ``cluster:`` or ``node:`` (or ``heartbeat:``)
-at the start of a line, followed by indented ``key = value`` lines.
+The format is stanzas: a line ``cluster:``, ``node:`` or ``heartbeat:`` at
+the start of a line, followed by indented ``key = value`` lines::
+
+    cluster:
+            name = ocfs2
+            node_count = 2
+            heartbeat_mode = local
+
+    node:
+            name = node1
+            cluster = ocfs2
+            number = 0
+            ip_address = 10.0.0.1
+            ip_port = 7777
+
+Every problem is a ConfigError naming the file and the line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import ipaddress
+import re
+from dataclasses import dataclass, field, replace
 
+from .config import CLUSTER_NAME_MAX, read_protected, valid_cluster_name
 from .errors import ConfigError
 from .system import System
 
 CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
+
+NODE_NUMBER_MAX = 254  # the kernel refuses 255 and above (ERANGE)
+NODE_NAME_MAX = 64  # O2NM_MAX_NAME_LEN
+HEARTBEAT_MODES = ("local", "global")
+KINDS = ("cluster", "node", "heartbeat")
 
 
 @dataclass(frozen=True)
@@ -21,6 +43,7 @@ class NodeConf:
     number: int
     ip_address: str
     ip_port: int
+    line: int = field(default=0, compare=False)  # where its stanza starts
 
 
 @dataclass(frozen=True)
@@ -29,6 +52,8 @@ class ClusterConf:
     node_count: int
     heartbeat_mode: str = "local"
     nodes: tuple[NodeConf, ...] = field(default=())
+    heartbeat_regions: tuple[str, ...] = field(default=())  # global heartbeat devices
+    line: int = field(default=0, compare=False)
 
     def local_node(self, hostname: str) -> NodeConf | None:
         return next((node for node in self.nodes if node.name == hostname), None)
@@ -38,81 +63,162 @@ class ClusterConf:
 class _Stanza:
     kind: str
     line: int
-    values: dict[str, str]
+    values: dict[str, tuple[str, int]]  # key -> (value, line)
+
+
+_HEADER = re.compile(r"(?P<kind>[A-Za-z_]+):[ \t]*(?:#.*)?")
+_SETTING = re.compile(r"[ \t]+(?P<key>[A-Za-z_]+)[ \t]*=[ \t]*(?P<value>[^#]*?)[ \t]*(?:#.*)?")
 
 
 def _stanzas(text: str, path: str) -> list[_Stanza]:
     stanzas: list[_Stanza] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].rstrip()
-        if not line.strip():
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
             continue
-        if not raw[0].isspace():
-            if not line.endswith(":"):
-                raise ConfigError(f"{path}:{number}: expected a stanza header such as 'node:'")
-            stanzas.append(_Stanza(line[:-1].strip(), number, {}))
+        where = f"{path}:{number}"
+        if not line[0].isspace():
+            header = _HEADER.fullmatch(line)
+            if header is None:
+                raise ConfigError(f"{where}: expected a stanza header such as 'node:'")
+            kind = header["kind"]
+            if kind not in KINDS:
+                raise ConfigError(
+                    f"{where}: unknown stanza '{kind}:' (expected {', '.join(KINDS)})"
+                )
+            stanzas.append(_Stanza(kind, number, {}))
             continue
         if not stanzas:
-            raise ConfigError(f"{path}:{number}: value outside of a stanza")
-        key, sep, value = line.strip().partition("=")
-        if not sep:
-            raise ConfigError(f"{path}:{number}: expected 'key = value'")
-        stanzas[-1].values[key.strip()] = value.strip()
+            raise ConfigError(f"{where}: setting outside of a stanza")
+        setting = _SETTING.fullmatch(line)
+        if setting is None:
+            raise ConfigError(f"{where}: expected 'key = value'")
+        key, value = setting["key"], setting["value"]
+        stanza = stanzas[-1]
+        if key in stanza.values:
+            raise ConfigError(
+                f"{where}: duplicate {key} in this {stanza.kind} stanza"
+                f" (already set on line {stanza.values[key][1]})"
+            )
+        stanza.values[key] = (value, number)
     return stanzas
 
 
-def _require(stanza: _Stanza, key: str, path: str) -> str:
-    value = stanza.values.get(key, "")
-    if not value:
-        raise ConfigError(f"{path}:{stanza.line}: {stanza.kind} stanza has no {key}")
-    return value
+class _Reader:
+    """Typed access to one stanza's values, each error naming the right line."""
+
+    def __init__(self, stanza: _Stanza, path: str) -> None:
+        self.stanza = stanza
+        self.path = path
+
+    def fail(self, key: str, reason: str) -> ConfigError:
+        line = self.stanza.values.get(key, ("", self.stanza.line))[1]
+        return ConfigError(f"{self.path}:{line}: {self.stanza.kind} {reason}")
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.stanza.values.get(key, ("", 0))[0]
+        if value:
+            return value
+        if default is not None:
+            return default
+        raise self.fail(key, f"stanza has no {key}")
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self.text(key)
+        if not re.fullmatch(r"[0-9]+", value):
+            raise self.fail(key, f"{key} '{value}' is not a number")
+        number = int(value)
+        if not low <= number <= high:
+            raise self.fail(key, f"{key} {number} is out of range ({low} to {high})")
+        return number
 
 
-def _integer(stanza: _Stanza, key: str, path: str) -> int:
-    value = _require(stanza, key, path)
+def _cluster(reader: _Reader) -> ClusterConf:
+    name = reader.text("name")
+    if not valid_cluster_name(name):
+        raise reader.fail(
+            "name", f"name '{name}' is invalid (1 to {CLUSTER_NAME_MAX} letters and digits)"
+        )
+    mode = reader.text("heartbeat_mode", "local")
+    if mode not in HEARTBEAT_MODES:
+        raise reader.fail(
+            "heartbeat_mode", f"heartbeat_mode '{mode}' is not {' or '.join(HEARTBEAT_MODES)}"
+        )
+    return ClusterConf(
+        name=name,
+        node_count=reader.integer("node_count", 0, NODE_NUMBER_MAX + 1),
+        heartbeat_mode=mode,
+        line=reader.stanza.line,
+    )
+
+
+def _node(reader: _Reader) -> NodeConf:
+    name = reader.text("name")
+    if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NODE_NAME_MAX - 1}}}", name):
+        raise reader.fail("name", f"name '{name}' is not a valid host name")
+    address = reader.text("ip_address")
     try:
-        return int(value)
+        ipaddress.IPv4Address(address)
     except ValueError:
-        raise ConfigError(
-            f"{path}:{stanza.line}: {stanza.kind} {key} '{value}' is not a number"
-        ) from None
+        raise reader.fail("ip_address", f"ip_address '{address}' is not an IPv4 address") from None
+    return NodeConf(
+        name=name,
+        cluster=reader.text("cluster"),
+        number=reader.integer("number", 0, NODE_NUMBER_MAX),
+        ip_address=address,
+        ip_port=reader.integer("ip_port", 1, 65535),
+        line=reader.stanza.line,
+    )
+
+
+def _check_unique(cluster: ClusterConf, node: NodeConf, path: str) -> None:
+    for other in cluster.nodes:
+        for what, mine, theirs in (
+            ("name", node.name, other.name),
+            ("number", node.number, other.number),
+            ("ip_address", node.ip_address, other.ip_address),
+        ):
+            if mine == theirs:
+                raise ConfigError(
+                    f"{path}:{node.line}: node {node.name}: {what} {mine} is already used by"
+                    f" node {other.name} (line {other.line}) in cluster {cluster.name}"
+                )
 
 
 def parse(text: str, path: str = CLUSTER_CONF) -> dict[str, ClusterConf]:
-    """Clusters by name, each with its nodes."""
+    """Clusters by name, each with its nodes; ConfigError (file:line) on any problem."""
     clusters: dict[str, ClusterConf] = {}
-    nodes: list[tuple[_Stanza, NodeConf]] = []
+    members: list[tuple[_Reader, str]] = []
     for stanza in _stanzas(text, path):
+        reader = _Reader(stanza, path)
         if stanza.kind == "cluster":
-            name = _require(stanza, "name", path)
-            clusters[name] = ClusterConf(
-                name=name,
-                node_count=_integer(stanza, "node_count", path),
-                heartbeat_mode=stanza.values.get("heartbeat_mode", "local"),
-            )
-        elif stanza.kind == "node":
-            node = NodeConf(
-                name=_require(stanza, "name", path),
-                cluster=_require(stanza, "cluster", path),
-                number=_integer(stanza, "number", path),
-                ip_address=_require(stanza, "ip_address", path),
-                ip_port=_integer(stanza, "ip_port", path),
-            )
-            nodes.append((stanza, node))
-    for stanza, node in nodes:
-        if node.cluster not in clusters:
-            raise ConfigError(
-                f"{path}:{stanza.line}: node {node.name} names unknown cluster {node.cluster}"
-            )
-        cluster = clusters[node.cluster]
-        clusters[node.cluster] = ClusterConf(
-            cluster.name, cluster.node_count, cluster.heartbeat_mode, (*cluster.nodes, node)
-        )
+            cluster = _cluster(reader)
+            if cluster.name in clusters:
+                raise reader.fail(
+                    "name",
+                    f"{cluster.name} is defined twice (first on line"
+                    f" {clusters[cluster.name].line})",
+                )
+            clusters[cluster.name] = cluster
+        else:
+            members.append((reader, reader.text("cluster")))
+    for reader, name in members:
+        if name not in clusters:
+            raise reader.fail("cluster", f"names unknown cluster {name}")
+        cluster = clusters[name]
+        if reader.stanza.kind == "node":
+            node = _node(reader)
+            _check_unique(cluster, node, path)
+            clusters[name] = replace(cluster, nodes=(*cluster.nodes, node))
+        else:  # heartbeat: a global heartbeat region
+            region = reader.text("region")
+            if not re.fullmatch(r"[0-9A-Fa-f]{1,64}", region):
+                raise reader.fail("region", f"region '{region}' is not a heartbeat region id")
+            regions = (*cluster.heartbeat_regions, region)
+            clusters[name] = replace(cluster, heartbeat_regions=regions)
     return clusters
 
 
 def load(system: System, path: str = CLUSTER_CONF) -> dict[str, ClusterConf]:
-    text = system.read_optional(path)
-    if text is None:
-        raise ConfigError(f"{path}: not found; the o2cb stack needs a cluster layout")
+    text = read_protected(system, path, "the o2cb stack needs a cluster layout")
     return parse(text, path)
