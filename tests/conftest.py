@@ -1,0 +1,63 @@
+"""Shared fixtures: a simulated kernel per test (see tests/simkernel)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+from simkernel import SimKernel  # noqa: E402
+from simkernel import two_node_cluster_conf as _two_node_cluster_conf  # noqa: E402
+from simkernel.configfs_rules import install as _install_rules  # noqa: E402
+
+
+def _activate(sim: SimKernel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point this process's environment at ``sim`` and enforce the configfs rules."""
+    for key, value in sim.environment().items():
+        monkeypatch.setenv(key, value)
+    _install_rules(monkeypatch=monkeypatch)
+
+
+@pytest.fixture
+def make_sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., SimKernel]:
+    """Factory: ``make_sim(profile="legacy12", hostname=..., config_mount=...)``.
+
+    Each call builds a new root under tmp_path and makes it the active one
+    (O2CB_ROOT; the fakes are first on PATH either way).
+    """
+    count = 0
+
+    def make(
+        profile: str = "modern",
+        hostname: str = "node1",
+        config_mount: str = "/sys/kernel/config",
+        root: Path | None = None,
+    ) -> SimKernel:
+        nonlocal count
+        count += 1
+        target = root if root is not None else tmp_path / ("root" if count == 1 else f"root{count}")
+        sim = SimKernel.create(
+            target, profile=profile, hostname=hostname, config_mount=config_mount
+        )
+        _activate(sim, monkeypatch)
+        return sim
+
+    return make
+
+
+@pytest.fixture
+def sim(make_sim: Callable[..., SimKernel]) -> SimKernel:
+    """A modern (Debian 12) simulated kernel on tmp_path/root, nothing loaded yet."""
+    return make_sim()
+
+
+@pytest.fixture
+def two_node_cluster_conf() -> Callable[..., str]:
+    """The cluster.conf helper: ``two_node_cluster_conf(hostname="node1", name="ocfs2")``."""
+    return _two_node_cluster_conf

@@ -1,0 +1,273 @@
+"""A simulated kernel for the fast tests: a temporary root plus fake modprobe/mount/umount.
+
+Typical use (the ``sim`` fixture in tests/conftest.py does the set-up)::
+
+    sim = SimKernel.create(tmp_path / "root")          # profile "modern"
+    env = sim.environment()                            # fakes first on PATH
+    subprocess.run(["o2cb", "--root", str(sim.root), "start"], env=env)
+    assert "ocfs2_stack_o2cb" in sim.modules()
+
+The state itself lives in files under the root (engine.py explains the
+layout); this class reads it back for assertions and prepares states that
+the tool should meet (modules loaded, volumes mounted, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .engine import (
+    HIDDEN_CONFIGFS,
+    PROFILES,
+    STATE_DIR,
+    CommandError,
+    Kernel,
+    read_value,
+    write_file,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BIN_DIR = PACKAGE_DIR / "bin"
+SITE_DIR = PACKAGE_DIR / "site"
+
+__all__ = [
+    "BIN_DIR",
+    "PROFILES",
+    "SITE_DIR",
+    "STATE_DIR",
+    "CommandError",
+    "SimKernel",
+    "two_node_cluster_conf",
+]
+
+
+class SimKernel:
+    """A simulated machine rooted at ``root``."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def create(
+        cls,
+        root: Path | str,
+        profile: str = "modern",
+        hostname: str = "node1",
+        config_mount: str = "/sys/kernel/config",
+    ) -> SimKernel:
+        """Build a fresh machine: nothing loaded (except built-ins), nothing mounted."""
+        Kernel.create(root, profile=profile, hostname=hostname, config_mount=config_mount)
+        return cls(root)
+
+    def _kernel(self) -> Kernel:
+        return Kernel(self.root)
+
+    def _change(self, action: Any) -> None:
+        kernel = self._kernel()
+        try:
+            action(kernel)
+        except CommandError as error:
+            raise RuntimeError(error.message) from None
+        kernel.save()
+
+    # -- the environment the tool runs in -------------------------------------
+
+    def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """Variables for running ``o2cb --root ROOT`` as a subprocess against this machine.
+
+        The fakes come first on PATH and sitecustomize applies the configfs
+        rules inside the subprocess (O2CB_SIMKERNEL=1).
+        """
+        env = dict(os.environ if base is None else base)
+        env["PATH"] = os.pathsep.join([str(BIN_DIR), env.get("PATH", os.defpath)])
+        env["O2CB_ROOT"] = str(self.root)
+        env["O2CB_SIMKERNEL"] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(SITE_DIR), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        return env
+
+    # -- reading the state -----------------------------------------------------
+
+    @property
+    def profile(self) -> str:
+        return str(self._kernel().state["profile"])
+
+    @property
+    def config_mount(self) -> str:
+        """Where configfs belongs on this machine: /sys/kernel/config or /config."""
+        return str(self._kernel().state["config_mount"])
+
+    def path(self, path: str) -> Path:
+        """A root-relative path ("/dlm") mapped into the root."""
+        return self.root / path.lstrip("/")
+
+    def modules(self) -> dict[str, int]:
+        """Loaded modules and their refcounts, read from proc/modules."""
+        modules: dict[str, int] = {}
+        for line in self.path("/proc/modules").read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            modules[fields[0]] = int(fields[2])
+        return modules
+
+    def module_users(self, name: str) -> list[str]:
+        """The users column of proc/modules for ``name`` (empty when not loaded or unused)."""
+        for line in self.path("/proc/modules").read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            if fields[0] == name:
+                return [user for user in fields[3].split(",") if user and user != "-"]
+        return []
+
+    def filesystems(self) -> set[str]:
+        text = self.path("/proc/filesystems").read_text(encoding="utf-8")
+        return {line.split()[-1] for line in text.splitlines() if line.split()}
+
+    def mounts(self) -> list[tuple[str, str]]:
+        """(mount point as recorded in proc/mounts, fstype) for each mount."""
+        result = []
+        for line in self.path("/proc/mounts").read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            result.append((fields[1].replace("\\040", " "), fields[2]))
+        return result
+
+    def is_mounted(self, mountpoint_rel: str) -> bool:
+        """Whether anything is mounted at a root-relative mount point ("/dlm")."""
+        kernel = self._kernel()
+        return kernel.find_mount(kernel.relative(str(self.path(mountpoint_rel)))) is not None
+
+    def configfs(self) -> Path | None:
+        """Where the configfs tree is visible now; None while configfs is not mounted."""
+        at = self._kernel().state["configfs_at"]
+        return self.path(at) if at else None
+
+    def tree(self) -> dict[str, str]:
+        """The configfs ``cluster/`` subtree: path below cluster/ -> value ("<dir>" for dirs).
+
+        Read from the kernel's state, so it answers while configfs is not
+        mounted too; empty while ocfs2_nodemanager is not loaded.
+        """
+        base = self._kernel().configfs_dir() / "cluster"
+        result: dict[str, str] = {}
+        if not base.is_dir():
+            return result
+        for path in sorted(base.rglob("*")):
+            key = path.relative_to(base).as_posix()
+            result[key] = "<dir>" if path.is_dir() else read_value(path)
+        return result
+
+    def sysfs(self) -> dict[str, str]:
+        """/sys/fs/ocfs2 attributes (empty while ocfs2_stackglue is absent)."""
+        base = self.path("/sys/fs/ocfs2")
+        if not base.is_dir():
+            return {}
+        return {p.name: read_value(p) for p in sorted(base.iterdir()) if p.is_file()}
+
+    def held_regions(self) -> list[str]:
+        """Heartbeat regions a mounted volume holds, as "CLUSTER/heartbeat/UUID"."""
+        return list(self._kernel().state["held_regions"])
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a verb may change, for before/after equality."""
+        return {
+            "modules": sorted(self.modules()),
+            "refcounts": self.modules(),
+            "mounts": self.path("/proc/mounts").read_text(encoding="utf-8").splitlines(),
+            "filesystems": sorted(self.filesystems()),
+            "sysfs": self.sysfs(),
+            "configfs_mounted": self.configfs() is not None,
+            "tree": self.tree(),
+        }
+
+    # -- preparing a state -------------------------------------------------------
+
+    def load(self, *modules: str) -> None:
+        """Load modules as ``modprobe NAME`` would (dependencies first)."""
+        for name in modules:
+            self._change(lambda kernel, name=name: kernel.modprobe(name))
+
+    def unload(self, *modules: str) -> None:
+        """Remove modules as ``modprobe -r NAME`` would."""
+        for name in modules:
+            self._change(lambda kernel, name=name: kernel.remove(name))
+
+    def mount(self, fstype: str, mountpoint_rel: str, device: str = "none") -> None:
+        """Mount as ``mount -t FSTYPE DEVICE MOUNTPOINT`` would; creates the mount point."""
+        target = self.path(mountpoint_rel)
+        target.mkdir(parents=True, exist_ok=True)
+        self._change(lambda kernel: kernel.mount(fstype, device, str(target)))
+
+    def umount(self, mountpoint_rel: str) -> None:
+        target = str(self.path(mountpoint_rel))
+        self._change(lambda kernel: kernel.umount(target))
+
+    def set_busy(self, mountpoint_rel: str, busy: bool = True) -> None:
+        """Make ``umount`` of a mount point fail with "target is busy" (or stop doing so)."""
+        kernel = self._kernel()
+        relative = kernel.relative(str(self.path(mountpoint_rel)))
+        marks = [m for m in kernel.state["busy"] if m != relative]
+        kernel.state["busy"] = marks + ([relative] if busy else [])
+        kernel.save()
+
+    def add_heartbeat_region(
+        self, cluster: str, uuid: str = "0123456789ABCDEF0123456789ABCDEF"
+    ) -> None:
+        """A heartbeat region held active under cluster/CLUSTER/heartbeat/, as a mount makes."""
+        kernel = self._kernel()
+        if cluster not in kernel.cluster_names():
+            raise RuntimeError(f"no configfs cluster {cluster!r} to add a heartbeat region to")
+        kernel.make_region_dir(cluster, uuid, held=True)
+        kernel.save()
+
+    def mount_ocfs2_volume(
+        self, cluster: str, mountpoint_rel: str = "/mnt/vol", device: str = "/dev/sdb"
+    ) -> None:
+        """An OCFS2 volume mounted: ocfs2 loaded, heartbeat region held, ocfs2 refcount taken."""
+        kernel = self._kernel()
+        if cluster not in kernel.cluster_names():
+            raise RuntimeError(f"no configfs cluster {cluster!r}: bring it online first")
+        self.load("ocfs2")
+        self.mount("ocfs2", mountpoint_rel, device=device)
+
+    def write_config(self, text: str, path: str = "/etc/default/o2cb") -> Path:
+        target = self.path(path)
+        write_file(target, text)
+        return target
+
+    def write_cluster_conf(self, text: str) -> Path:
+        return self.write_config(text, "/etc/ocfs2/cluster.conf")
+
+    def set_hostname(self, name: str) -> None:
+        write_file(self.path("/proc/sys/kernel/hostname"), f"{name}\n")
+
+    def hidden_configfs(self) -> Path:
+        """Where the configfs tree is kept while configfs is unmounted."""
+        return self.root / HIDDEN_CONFIGFS
+
+    def __repr__(self) -> str:
+        return f"SimKernel({str(self.root)!r})"
+
+
+def two_node_cluster_conf(hostname: str = "node1", name: str = "ocfs2") -> str:
+    """cluster.conf text: this host at 127.0.0.1:7777 number 0, a peer at 10.0.0.2:7777 number 1."""
+    peer = "node2" if hostname != "node2" else "node3"
+    return (
+        "node:\n"
+        "\tip_port = 7777\n"
+        "\tip_address = 127.0.0.1\n"
+        "\tnumber = 0\n"
+        f"\tname = {hostname}\n"
+        f"\tcluster = {name}\n"
+        "\n"
+        "node:\n"
+        "\tip_port = 7777\n"
+        "\tip_address = 10.0.0.2\n"
+        "\tnumber = 1\n"
+        f"\tname = {peer}\n"
+        f"\tcluster = {name}\n"
+        "\n"
+        "cluster:\n"
+        "\tnode_count = 2\n"
+        f"\tname = {name}\n"
+    )
