@@ -151,6 +151,9 @@ class Stack:
             outcomes.append(self.load_plugin())
         outcomes.append(self.load_filesystem("ocfs2_dlmfs"))
         outcomes.append(self.mount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT))
+        # 2007-era kernels show cluster/heartbeat_mode only now, with the node manager loaded.
+        if self.kernel.generation() is Generation.HEARTBEAT_MODE:
+            outcomes.extend(self.select_heartbeat_method())
         outcomes.extend(self.load_extra(generation))
         return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
 
@@ -185,6 +188,21 @@ class Stack:
         with self.report.step(f'Loading stack plugin "{self.plugin}"'):
             self.kernel.modprobe(f"ocfs2_stack_{self.plugin}")
         return Outcome.DONE
+
+    def select_heartbeat_method(self) -> list[Outcome]:
+        """2007-era kernels: load this stack's heartbeat driver and make it the mode."""
+        top = self.context.configfs.top
+        method = self.heartbeat_method
+        outcomes = []
+        if method not in (top.read("heartbeat_available_modes") or "").split():
+            with self.report.step(f'Loading heartbeat driver "ocfs2_{method}_heartbeat"'):
+                self.kernel.modprobe(f"ocfs2_{method}_heartbeat")
+            outcomes.append(Outcome.DONE)
+        if top.read("heartbeat_mode") != method:
+            with self.report.step(f'Setting heartbeat mode "{method}"'):
+                top.write("heartbeat_mode", method)
+            outcomes.append(Outcome.DONE)
+        return outcomes
 
     def set_cluster_stack(self) -> Outcome:
         """Name this stack in /sys/fs/ocfs2/cluster_stack (stack glue kernels)."""
@@ -273,6 +291,16 @@ class Stack:
                 "plugin", {"name": self.plugin, "loaded": loaded},
                 f'Stack plugin "{self.plugin}": {loaded_word(loaded)}',
             )
+        elif self.kernel.generation() is Generation.HEARTBEAT_MODE:
+            method = self.heartbeat_method
+            top = self.context.configfs.top
+            loaded = method in (top.read("heartbeat_available_modes") or "").split()
+            report.add(
+                "heartbeat_driver", {"name": f"ocfs2_{method}_heartbeat", "loaded": loaded},
+                f'Heartbeat driver "ocfs2_{method}_heartbeat": {loaded_word(loaded)}',
+            )
+            current = top.read("heartbeat_mode") or ""
+            report.add("heartbeat_method", current, f"Heartbeat method: {current or 'none'}")
         elif self.plugin != "o2cb":
             report.add("stackglue_loaded", False, "Stack glue driver: Not loaded")
 
