@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .base import Context, Stack
+from .cman import CmanStack
+from .heartbeat2 import Heartbeat2Stack
 from .o2cb import O2cbStack
+from .pcmk import PcmkStack
 
 STACKS: dict[str, type[Stack]] = {
     O2cbStack.name: O2cbStack,
+    Heartbeat2Stack.name: Heartbeat2Stack,
+    CmanStack.name: CmanStack,
+    PcmkStack.name: PcmkStack,
 }
 
 

@@ -1,0 +1,281 @@
+"""Control daemons of the userspace stacks: find, start, wait for, stop.
+
+A daemon is known by the path of its program, never by a name: a process
+is that daemon when the executable it runs resolves to the daemon's path,
+or, for a script run by an interpreter (``#!/usr/bin/python3``), when the
+script it was given does.  Only processes matched that way are ever
+signalled, and psutil checks before each signal that the pid still belongs
+to the process that was matched.
+
+Programs are looked up as NAME.STACK, then NAME (ocfs2-tools installs
+ocfs2_controld.cman and ocfs2_controld.pcmk), in /sbin and /usr/sbin under
+the system's root, then on PATH.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psutil
+
+from .system import System
+
+DAEMON_DIRS = ("/sbin", "/usr/sbin")
+TIMEOUT_VARIABLE = "O2CB_DAEMON_TIMEOUT"
+DEFAULT_TIMEOUT = 5.0
+POLL_INTERVAL = 0.05
+
+
+def daemon_timeout() -> float:
+    """How long to wait for a daemon to start or stop: $O2CB_DAEMON_TIMEOUT seconds, else 5."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if value > 0 else DEFAULT_TIMEOUT
+
+
+class DaemonError(Exception):
+    """A daemon would not start or stop; the message says which and why."""
+
+
+@dataclass
+class Daemon:
+    """One control daemon of one stack, e.g. ocfs2_controld for cman."""
+
+    system: System
+    name: str
+    stack: str
+    timeout: float = field(default_factory=daemon_timeout)
+    _path: str | None = field(default=None, init=False, repr=False)
+
+    # -- where it is ---------------------------------------------------------
+
+    def candidates(self) -> list[str]:
+        return [f"{self.name}.{self.stack}", self.name]
+
+    def locate(self) -> str | None:
+        """The daemon's program: NAME.STACK before NAME, /sbin and /usr/sbin before PATH."""
+        if self._path is None:
+            for program in self.candidates():
+                self._path = self._find(program)
+                if self._path:
+                    break
+            self.system.probe(f"{self.name} for {self.stack}: {self._path or 'not installed'}")
+        return self._path
+
+    def _find(self, program: str) -> str | None:
+        for directory in DAEMON_DIRS:
+            path = self.system.path(f"{directory}/{program}")
+            if path.is_file() and os.access(path, os.X_OK):
+                return str(path)
+        return self.system.which(program)
+
+    @property
+    def label(self) -> str:
+        """The name shown in step lines, the same whichever program was found."""
+        return self.name
+
+    # -- which processes are it ----------------------------------------------
+
+    def processes(self) -> list[psutil.Process]:
+        """Live processes running this daemon's program (zombies are not alive)."""
+        path = self.locate()
+        if path is None:
+            return []
+        target = os.path.realpath(path)
+        found = []
+        for process in psutil.process_iter():
+            if _runs(process, target):
+                found.append(process)
+        return found
+
+    def pids(self) -> list[int]:
+        return sorted(process.pid for process in self.processes())
+
+    def is_running(self) -> bool:
+        return bool(self.processes())
+
+    # -- start ---------------------------------------------------------------
+
+    def start(self, ready: Callable[[], bool] | None = None, what: str = "") -> None:
+        """Start the daemon detached and wait until it runs and ``ready()`` holds.
+
+        Handles both kinds of daemon: one that stays in the foreground (its
+        process is the one started here) and one that forks and lets its
+        parent exit 0.  Raises DaemonError when it exits with a failure, or
+        when it is not running (and ready) within the timeout; ``what``
+        names the readiness condition in that message.
+        """
+        path = self.locate()
+        if path is None:
+            raise DaemonError(f"{self.name} is not installed")
+        if self.system.dry_run:
+            self.system.planned.append(f"start {path}")
+            return
+        self.system.probe(f"starting {path}")
+        try:
+            child = subprocess.Popen(
+                [path],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+                env=self.system.environment(),
+                cwd="/",
+            )
+        except OSError as error:
+            raise DaemonError(f"Unable to start {path}: {error.strerror}") from None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            status = child.poll()
+            if status is not None and status != 0:
+                raise DaemonError(f"{self.label} exited with status {_describe(status)}")
+            running = self.is_running()
+            if running and (ready is None or ready()):
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_INTERVAL)
+        if not running:
+            raise DaemonError(f"{self.label} did not start within {self.timeout:g} s")
+        raise DaemonError(
+            f"{self.label} is running but {what or 'not ready'} after {self.timeout:g} s"
+        )
+
+    # -- stop ----------------------------------------------------------------
+
+    def stop(self, force: bool = False) -> list[int]:
+        """SIGTERM every process of the daemon and wait for them to go.
+
+        With ``force``, what is still there after the wait gets SIGKILL.
+        Returns the pids that were stopped; raises DaemonError when one
+        stays.
+        """
+        processes = self.processes()
+        if not processes:
+            return []
+        pids = sorted(process.pid for process in processes)
+        if self.system.dry_run:
+            self.system.planned.append(f"send SIGTERM to {self.label} (pid {_pids(pids)})")
+            return pids
+        remaining = self._signal_and_wait(processes, signal.SIGTERM)
+        if remaining and force:
+            self.system.probe(f"{self.label} ignored SIGTERM; sending SIGKILL")
+            remaining = self._signal_and_wait(remaining, signal.SIGKILL)
+        if remaining:
+            still = sorted(process.pid for process in remaining)
+            hint = "" if force else "; force-offline sends SIGKILL"
+            raise DaemonError(
+                f"{self.label} (pid {_pids(still)}) did not stop within {self.timeout:g} s{hint}"
+            )
+        return pids
+
+    def _signal_and_wait(
+        self, processes: list[psutil.Process], signum: signal.Signals
+    ) -> list[psutil.Process]:
+        for process in processes:
+            self.system.probe(f"sending {signum.name} to {self.label} pid {process.pid}")
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signum)  # refuses when the pid was reused
+        deadline = time.monotonic() + self.timeout
+        remaining = processes
+        while remaining and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+            remaining = [process for process in remaining if _alive(process)]
+        return remaining
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        if process.status() == psutil.STATUS_ZOMBIE:
+            _reap(process.pid)
+            return False
+        return process.is_running()
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _reap(pid: int) -> None:
+    """Collect a child of ours that has exited (started in this same process)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _runs(process: psutil.Process, target: str) -> bool:
+    """True when ``process`` is alive and runs the program at ``target`` (a realpath).
+
+    Either its executable is that program, or the program is a script and
+    the process is the script's interpreter running it: an editor or a
+    pager that merely has the file open is never taken for the daemon.
+    """
+    try:
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        exe = process.exe()
+        if not exe:
+            return False
+        exe = os.path.realpath(exe)
+        if exe == target:
+            return True
+        interpreter = _interpreter(target)
+        if interpreter is None or not _same_program(exe, interpreter):
+            return False
+        arguments = process.cmdline()
+        script = next((arg for arg in arguments[1:3] if not arg.startswith("-")), None)
+        if script is None:
+            return False
+        if not os.path.isabs(script):
+            script = os.path.join(process.cwd(), script)
+        return os.path.realpath(script) == target
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def _interpreter(script: str) -> str | None:
+    """The program named by a script's #! line (through env), or None for a binary."""
+    try:
+        with open(script, "rb") as handle:
+            first = handle.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode(errors="replace").split()
+    if words and os.path.basename(words[0]) == "env":
+        words = [word for word in words[1:] if not word.startswith("-") and "=" not in word]
+    return words[0] if words else None
+
+
+def _same_program(exe: str, interpreter: str) -> bool:
+    """Whether the executable ``exe`` (a realpath) is what ``interpreter`` starts.
+
+    A #! line names python3 while the process runs python3.11: compare
+    resolved paths, then the file name with a version suffix allowed.
+    """
+    if os.path.isabs(interpreter) and os.path.realpath(interpreter) == exe:
+        return True
+    name = os.path.basename(interpreter)
+    base = os.path.basename(exe)
+    return base == name or (base.startswith(name) and base[len(name):].lstrip(".").isdigit())
+
+
+def _describe(status: int) -> str:
+    if status < 0:
+        try:
+            return f"{-status} ({signal.Signals(-status).name})"
+        except ValueError:
+            return str(-status)
+    return str(status)
+
+
+def _pids(pids: list[int]) -> str:
+    return ", ".join(str(pid) for pid in pids)
