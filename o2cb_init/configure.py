@@ -204,7 +204,7 @@ def run(
 
 def _fail(ctx: click.Context, message: str, code: int) -> NoReturn:
     click.echo(f"o2cb: {message}", err=True)
-    ctx.exit(code)
+    ctx.exit(int(code))
     raise AssertionError("unreachable")  # ctx.exit raises
 
 
@@ -257,7 +257,7 @@ def configure(
             require_root=getattr(obj, "require_root", None),
         )
     except StepFailed as error:  # its step already said why
-        ctx.exit(error.exit_code)
+        ctx.exit(int(error.exit_code))
     except O2cbError as error:
         _fail(ctx, error.message, error.exit_code)
     except OSError as error:
