@@ -15,6 +15,7 @@ the tool should meet (modules loaded, volumes mounted, ...).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,15 @@ class SimKernel:
         rules inside the subprocess (O2CB_SIMKERNEL=1).
         """
         env = dict(os.environ if base is None else base)
-        env["PATH"] = os.pathsep.join([str(BIN_DIR), env.get("PATH", os.defpath)])
+        path = [str(BIN_DIR)]
+        # The fakes start with "#!/usr/bin/env python3": let that find this
+        # interpreter directly, not through a version-manager shim (pyenv's
+        # costs a third of a second a call).
+        interpreter_dir = Path(sys.executable).parent
+        if (interpreter_dir / "python3").exists():
+            path.append(str(interpreter_dir))
+        path.extend(p for p in env.get("PATH", os.defpath).split(os.pathsep) if p not in path)
+        env["PATH"] = os.pathsep.join(path)
         env["O2CB_ROOT"] = str(self.root)
         env["O2CB_SIMKERNEL"] = "1"
         env["PYTHONPATH"] = os.pathsep.join(
