@@ -30,6 +30,8 @@ DAEMON_DIRS = ("/sbin", "/usr/sbin")
 TIMEOUT_VARIABLE = "O2CB_DAEMON_TIMEOUT"
 DEFAULT_TIMEOUT = 5.0
 POLL_INTERVAL = 0.05
+# A started daemon must stay up this long before it counts as started.
+SETTLE = 0.3
 
 
 def daemon_timeout() -> float:
@@ -135,14 +137,22 @@ class Daemon:
         except OSError as error:
             raise DaemonError(f"Unable to start {path}: {error.strerror}") from None
         deadline = time.monotonic() + self.timeout
+        settled_at: float | None = None
+        running = False
         while True:
             status = child.poll()
             if status is not None and status != 0:
                 raise DaemonError(f"{self.label} exited with status {_describe(status)}")
             running = self.is_running()
+            now = time.monotonic()
             if running and (ready is None or ready()):
-                return
-            if time.monotonic() >= deadline:
+                # Started, unless it gives up during its own set-up: see it stay.
+                settled_at = settled_at or now + min(SETTLE, self.timeout / 2)
+                if now >= settled_at:
+                    return
+            else:
+                settled_at = None
+            if now >= deadline:
                 break
             time.sleep(POLL_INTERVAL)
         if not running:

@@ -20,9 +20,7 @@ class PcmkStack(ControlDaemonStack):
     daemon_names = ("ocfs2_controld",)
 
     def unsupported_reason(self, generation: Generation) -> str:
-        if generation is Generation.HEARTBEAT_MODE:
-            return (
-                "cluster stack pcmk needs the ocfs2 stack glue (/sys/fs/ocfs2/cluster_stack),"
-                " which this kernel's drivers do not have; they run o2cb, heartbeat2 or cman"
-            )
-        return super().unsupported_reason(generation)
+        return (
+            "cluster stack pcmk needs the ocfs2 stack glue (/sys/fs/ocfs2/cluster_stack),"
+            " which this kernel's ocfs2 drivers do not have"
+        )

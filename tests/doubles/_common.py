@@ -59,8 +59,9 @@ def run(cleanup: Callable[[], None]) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     else:
         signal.signal(signal.SIGTERM, on_term)
+    log("ready")
     if MODE == "die":
-        time.sleep(float(os.environ.get("O2CB_DOUBLE_DIE_AFTER", "0.5")))
+        time.sleep(float(os.environ.get("O2CB_DOUBLE_DIE_AFTER", "1")))
         log("died")
         sys.exit(1)
     while True:
