@@ -29,19 +29,29 @@ from .system import System
 DAEMON_DIRS = ("/sbin", "/usr/sbin")
 TIMEOUT_VARIABLE = "O2CB_DAEMON_TIMEOUT"
 DEFAULT_TIMEOUT = 5.0
+# A started daemon must stay up this long before it counts as started
+# ($O2CB_DAEMON_SETTLE seconds): long enough to see one that fails in set-up.
+SETTLE_VARIABLE = "O2CB_DAEMON_SETTLE"
+DEFAULT_SETTLE = 0.3
 POLL_INTERVAL = 0.05
-# A started daemon must stay up this long before it counts as started.
-SETTLE = 0.3
+
+
+def _seconds(variable: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(variable, "").strip())
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def daemon_timeout() -> float:
     """How long to wait for a daemon to start or stop: $O2CB_DAEMON_TIMEOUT seconds, else 5."""
-    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
-    try:
-        value = float(text)
-    except ValueError:
-        return DEFAULT_TIMEOUT
-    return value if value > 0 else DEFAULT_TIMEOUT
+    return _seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+
+
+def daemon_settle() -> float:
+    """How long a new daemon must stay up: $O2CB_DAEMON_SETTLE seconds, else 0.3."""
+    return _seconds(SETTLE_VARIABLE, DEFAULT_SETTLE)
 
 
 class DaemonError(Exception):
@@ -147,7 +157,7 @@ class Daemon:
             now = time.monotonic()
             if running and (ready is None or ready()):
                 # Started, unless it gives up during its own set-up: see it stay.
-                settled_at = settled_at or now + min(SETTLE, self.timeout / 2)
+                settled_at = settled_at or now + min(daemon_settle(), self.timeout / 2)
                 if now >= settled_at:
                     return
             else:

@@ -26,7 +26,7 @@ from simkernel import SimKernel
 from simkernel.engine import Kernel as EngineKernel
 
 from o2cb_init.cli import cli
-from o2cb_init.daemons import Daemon, daemon_timeout
+from o2cb_init.daemons import Daemon, daemon_settle, daemon_timeout
 from o2cb_init.errors import ExitCode
 from o2cb_init.system import System
 
@@ -69,7 +69,9 @@ class Bed:
         still starting its interpreter would die of SIGTERM without
         logging it, which the tests on stop order would misread.
         """
-        for name in self.installed:
+        for name, path in self.installed.items():
+            if not path.read_text().startswith(f"#!{sys.executable}"):
+                continue  # not one of the Python doubles
             for pid in self.pids(name):
                 wait_for(lambda name=name, pid=pid: (name, pid, "ready") in self.events(), 5)
 
@@ -482,12 +484,31 @@ def test_lookup_prefers_name_dot_stack_then_sbin_then_path(tmp_path: Path) -> No
         os.environ["PATH"] = saved
 
 
-def test_daemon_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_daemon_timeouts_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("O2CB_DAEMON_TIMEOUT", "2.5")
+    monkeypatch.setenv("O2CB_DAEMON_SETTLE", "1")
     assert daemon_timeout() == 2.5
+    assert daemon_settle() == 1.0
     for bad in ("", "soon", "-1", "0"):
         monkeypatch.setenv("O2CB_DAEMON_TIMEOUT", bad)
+        monkeypatch.setenv("O2CB_DAEMON_SETTLE", bad)
         assert daemon_timeout() == 5.0
+        assert daemon_settle() == 0.3
+
+
+def test_a_shell_script_daemon_is_found_and_its_failure_seen(
+    make_bed: Callable[..., Bed]
+) -> None:
+    bed = make_bed("pcmk")
+    bed.installed["ocfs2_controld"].write_text("#!/bin/sh\necho cannot start >&2\nexit 3\n")
+    result = bed.o2cb("start")
+    assert result.exit_code == 1
+    assert "Unable to start ocfs2_controld: ocfs2_controld exited with status 3" in result.stderr
+    bed.installed["ocfs2_controld"].write_text("#!/bin/sh\nwhile :; do sleep 0.2; done\n")
+    assert bed.o2cb("online").exit_code == 0
+    assert len(bed.pids("ocfs2_controld")) == 1
+    assert bed.o2cb("stop").exit_code == 0
+    assert bed.pids("ocfs2_controld") == []
 
 
 # -- pcmk -----------------------------------------------------------------------
