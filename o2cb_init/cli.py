@@ -11,6 +11,7 @@ from typing import NoReturn
 import click
 
 from . import __version__, config, service
+from .configure import configure
 from .errors import ExitCode, NotRootError, O2cbError, StepFailed
 from .report import Reporter
 from .stacks.base import Context
@@ -183,6 +184,9 @@ def enable() -> None:
 def disable() -> None:
     """Set O2CB_ENABLED=false, then stop."""
     run_verb(lambda s: _set_enabled(s, False), "disable")
+
+
+cli.add_command(configure)
 
 
 def main() -> None:

@@ -34,10 +34,13 @@ class CommandResult:
 
     @property
     def reason(self) -> str:
-        """The command's own explanation, one line, for an error message."""
+        """The command's own explanation, one line, for an error message.
+
+        The first line: mount(8) follows its reason with a hint about dmesg.
+        """
         text = (self.stderr or self.stdout).strip()
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return lines[-1] if lines else f"exit status {self.returncode}"
+        return lines[0] if lines else f"exit status {self.returncode}"
 
 
 @dataclass
