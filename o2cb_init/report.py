@@ -64,7 +64,9 @@ class Reporter:
             self._finish("Failed")
             raise
         planned = self.system.take_planned()
-        self._finish("would " + "; ".join(planned) if planned else "OK")
+        self._finish("dry run" if planned else "OK")
+        for action in planned:
+            self.line(f"  would {action}")
 
     def _finish(self, word: str) -> None:
         if not self.quiet:
