@@ -76,14 +76,27 @@ class O2cbStack(Stack):
         return target.node(hostname)
 
     def set_timeouts(self, target: Cluster) -> None:
+        """Write each timeout this kernel has an attribute for.
+
+        ocfs2 1.2 drivers have heartbeat/ but no dead_threshold in it (the
+        threshold is in /proc) and no network timeouts at all.
+        """
         settings = self.settings
-        if target.heartbeat.exists():
+        if self.offers(target, f"{target.heartbeat.path}/dead_threshold"):
             target.heartbeat.write("dead_threshold", settings.heartbeat_threshold)
         elif self.system.exists(LEGACY_THRESHOLD_FILE):
             self.system.write_attribute(LEGACY_THRESHOLD_FILE, str(settings.heartbeat_threshold))
-        target.set_network_timeouts(
-            settings.idle_timeout_ms, settings.keepalive_delay_ms, settings.reconnect_delay_ms
-        )
+        if self.offers(target, f"{target.path}/idle_timeout_ms"):
+            target.set_network_timeouts(
+                settings.idle_timeout_ms, settings.keepalive_delay_ms, settings.reconnect_delay_ms
+            )
+
+    def offers(self, target: Cluster, attribute: str) -> bool:
+        """Whether the kernel has this attribute; a dry run that only planned the cluster
+        assumes a current kernel."""
+        if self.system.dry_run and not target.exists():
+            return True
+        return self.system.exists(attribute)
 
     # -- offline -------------------------------------------------------------
 
