@@ -88,6 +88,8 @@ class Stack:
         self.kernel = context.kernel
         self.report = context.report
         self.settings = context.settings
+        # Clusters this run took offline; a dry run only planned it, so they still show.
+        self.taken_offline: set[str] = set()
 
     # -- the verbs a stack implements ----------------------------------------
 
@@ -105,7 +107,11 @@ class Stack:
         return bool(self.context.configfs.cluster(cluster).heartbeat_regions())
 
     def online_clusters(self) -> list[str]:
-        return [cluster.name for cluster in self.context.configfs.clusters()]
+        names = [cluster.name for cluster in self.context.configfs.clusters()]
+        if self.system.dry_run:
+            # A dry run assumes its planned changes succeed.
+            names = [name for name in names if name not in self.taken_offline]
+        return names
 
     def check_can_unload(self) -> None:
         """Refuse to unload drivers while a cluster is online."""

@@ -110,6 +110,7 @@ class O2cbStack(Stack):
             failures = self.remove_cluster(target, strict=not force)
             if failures:
                 raise failures[0]
+        self.taken_offline.add(cluster)
         self.unload_ocfs2()
         return Outcome.DONE
 
