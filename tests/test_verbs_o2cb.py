@@ -1,0 +1,778 @@
+"""The init verbs on the classic o2cb stack, on the simulated kernel.
+
+Every verb from every starting state that matters: nothing loaded, drivers
+built in, loaded but offline, online, online with a mounted volume, the
+ocfs2 1.2 drivers, configfs at /config, configfs mounted or used by someone
+else before the tool ran, missing or broken configuration.  The commands
+run in-process through click's CliRunner against ``--root <sim root>``;
+the assertions are on the simulated kernel's state (modules, mounts, the
+configfs tree, sysfs) and on exit codes, and on the output where the
+reference script's lines are part of the contract.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from simkernel import SimKernel
+
+from o2cb_init.baseline import BASELINE_FILE
+from o2cb_init.cli import cli
+from o2cb_init.system import CommandResult, System
+
+CLUSTER = "ocfs2"
+HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
+
+# Non-default values, so that a default left in place shows.
+CONFIG = (
+    "O2CB_ENABLED=true\n"
+    "O2CB_STACK=o2cb\n"
+    f"O2CB_BOOTCLUSTER={CLUSTER}\n"
+    "O2CB_HEARTBEAT_THRESHOLD=21\n"
+    "O2CB_IDLE_TIMEOUT_MS=20000\n"
+    "O2CB_KEEPALIVE_DELAY_MS=3000\n"
+    "O2CB_RECONNECT_DELAY_MS=2500\n"
+)
+
+START_LINES = [
+    'Loading filesystem "configfs": OK',
+    "Mounting configfs filesystem at /sys/kernel/config: OK",
+    'Loading stack plugin "o2cb": OK',
+    'Loading filesystem "ocfs2_dlmfs": OK',
+    "Mounting ocfs2_dlmfs filesystem at /dlm: OK",
+    f'Registering O2CB cluster "{CLUSTER}": OK',
+    "Setting O2CB cluster timeouts : OK",
+]
+
+# The modules a start on the modern profile loads (nothing was there before).
+STACK_MODULES = {
+    "configfs",
+    "ocfs2_stackglue",
+    "ocfs2_nodemanager",
+    "ocfs2_dlm",
+    "ocfs2_stack_o2cb",
+    "ocfs2_dlmfs",
+}
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+    @property
+    def errors(self) -> list[str]:
+        return self.stderr.splitlines()
+
+
+def o2cb(sim: SimKernel, *args: str) -> Run:
+    result = CliRunner().invoke(cli, ["--root", str(sim.root), *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def configure(sim: SimKernel, conf: Callable[..., str], config: str = CONFIG) -> SimKernel:
+    sim.write_config(config)
+    sim.write_cluster_conf(conf())
+    return sim
+
+
+@pytest.fixture
+def machine(sim: SimKernel, two_node_cluster_conf: Callable[..., str]) -> SimKernel:
+    """A modern kernel, nothing loaded, the o2cb stack configured for cluster ocfs2."""
+    return configure(sim, two_node_cluster_conf)
+
+
+@pytest.fixture
+def online(machine: SimKernel) -> SimKernel:
+    assert o2cb(machine, "start").exit_code == 0
+    return machine
+
+
+@pytest.fixture
+def loaded(machine: SimKernel) -> SimKernel:
+    """Drivers loaded and mounted, cluster offline."""
+    assert o2cb(machine, "load").exit_code == 0
+    return machine
+
+
+@pytest.fixture
+def mounted(online: SimKernel) -> SimKernel:
+    """Online with an OCFS2 volume mounted: a heartbeat region is active."""
+    online.mount_ocfs2_volume(CLUSTER)
+    assert online.held_regions()
+    return online
+
+
+@pytest.fixture
+def commands(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Every command the tool runs in this process, recorded."""
+    ran: list[list[str]] = []
+    original = System.run
+
+    def run(self: System, argv: list[str], changes: bool = True) -> CommandResult:
+        ran.append(list(argv))
+        return original(self, argv, changes)
+
+    monkeypatch.setattr(System, "run", run)
+    return ran
+
+
+def config_mounted_at(sim: SimKernel) -> list[str]:
+    """Root-relative mount points of configfs."""
+    return [
+        "/" + str(Path(point).relative_to(sim.root)) for point, fstype in sim.mounts()
+        if fstype == "configfs"
+    ]
+
+
+def assert_online(sim: SimKernel, mountpoint: str = "/sys/kernel/config") -> None:
+    tree = sim.tree()
+    assert config_mounted_at(sim) == [mountpoint]
+    assert sim.is_mounted("/dlm")
+    assert ((str(sim.path("/dlm")), "ocfs2_dlmfs")) in sim.mounts()
+    assert tree[CLUSTER] == "<dir>"
+    assert tree[f"{CLUSTER}/node/node1/ipv4_address"] == "127.0.0.1"
+    assert tree[f"{CLUSTER}/node/node1/ipv4_port"] == "7777"
+    assert tree[f"{CLUSTER}/node/node1/num"] == "0"
+    assert tree[f"{CLUSTER}/node/node2/ipv4_address"] == "10.0.0.2"
+    assert tree[f"{CLUSTER}/node/node2/ipv4_port"] == "7777"
+    assert tree[f"{CLUSTER}/node/node2/num"] == "1"
+    assert tree[f"{CLUSTER}/node/node1/local"] == "1"
+    assert tree[f"{CLUSTER}/node/node2/local"] == "0"
+
+
+def assert_timeouts(sim: SimKernel) -> None:
+    tree = sim.tree()
+    assert tree[f"{CLUSTER}/heartbeat/dead_threshold"] == "21"
+    assert tree[f"{CLUSTER}/idle_timeout_ms"] == "20000"
+    assert tree[f"{CLUSTER}/keepalive_delay_ms"] == "3000"
+    assert tree[f"{CLUSTER}/reconnect_delay_ms"] == "2500"
+
+
+def assert_one_error_line(run: Run) -> None:
+    assert len(run.errors) == 1, run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+# -- start -----------------------------------------------------------------------
+
+
+def test_start_on_a_clean_kernel_brings_the_cluster_online(machine: SimKernel) -> None:
+    machine.path("/dlm").mkdir()  # as the package ships it
+    run = o2cb(machine, "start")
+    assert run.exit_code == 0, run.stderr
+    assert run.lines == START_LINES
+    assert run.stderr == ""
+    assert set(machine.modules()) == STACK_MODULES
+    assert_online(machine)
+    assert_timeouts(machine)
+    assert machine.sysfs()["cluster_stack"] == "o2cb"
+    assert machine.sysfs()["loaded_cluster_plugins"] == "o2cb"
+    assert [name for name in machine.tree() if name.count("/") == 0] == [CLUSTER]
+
+
+def test_start_creates_a_missing_dlm_mount_point(machine: SimKernel) -> None:
+    assert not machine.path("/dlm").exists()
+    run = o2cb(machine, "start")
+    assert run.exit_code == 0, run.stderr
+    assert "Creating directory '/dlm': OK" in run.lines
+    assert [line for line in run.lines if not line.startswith("Creating")] == START_LINES
+    assert machine.is_mounted("/dlm")
+
+
+def test_start_when_disabled_loads_nothing(
+    sim: SimKernel, two_node_cluster_conf: Callable[..., str]
+) -> None:
+    configure(sim, two_node_cluster_conf, CONFIG.replace("ENABLED=true", "ENABLED=false"))
+    before = sim.snapshot()
+    run = o2cb(sim, "start")
+    assert run.exit_code == 0
+    assert run.stdout == ""
+    assert sim.modules() == {}
+    assert sim.snapshot() == before
+
+
+def test_start_twice_changes_nothing_the_second_time(online: SimKernel) -> None:
+    before = online.snapshot()
+    run = o2cb(online, "start")
+    assert run.exit_code == 0
+    assert run.lines == [f"Cluster {CLUSTER} already online"]
+    assert run.stderr == ""
+    assert online.snapshot() == before
+
+
+def test_start_from_loaded_only_brings_the_cluster_online(loaded: SimKernel) -> None:
+    modules = set(loaded.modules())
+    run = o2cb(loaded, "start")
+    assert run.exit_code == 0
+    assert run.lines == START_LINES[-2:]
+    assert set(loaded.modules()) == modules
+    assert_online(loaded)
+    assert_timeouts(loaded)
+
+
+def test_start_with_a_cluster_argument(
+    sim: SimKernel, two_node_cluster_conf: Callable[..., str]
+) -> None:
+    configure(sim, lambda: two_node_cluster_conf(name="other"))
+    run = o2cb(sim, "start", "other")
+    assert run.exit_code == 0, run.stderr
+    assert sim.tree()["other/node/node1/local"] == "1"
+    assert CLUSTER not in sim.tree()
+
+
+def test_start_on_a_kernel_without_sys_kernel_config_mounts_at_config(
+    make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
+) -> None:
+    sim = configure(make_sim(config_mount="/config"), two_node_cluster_conf)
+    assert not sim.path("/sys/kernel/config").exists()
+    before = sim.snapshot()
+    run = o2cb(sim, "start")
+    assert run.exit_code == 0, run.stderr
+    assert "Mounting configfs filesystem at /config: OK" in run.lines
+    assert_online(sim, "/config")
+    assert not sim.path("/sys/kernel/config").exists()
+    assert o2cb(sim, "status").exit_code == 0
+    assert o2cb(sim, "stop").exit_code == 0
+    assert sim.snapshot() == before
+
+
+# -- stop ------------------------------------------------------------------------
+
+
+def test_start_then_stop_unloads_everything_it_loaded(machine: SimKernel) -> None:
+    before = machine.snapshot()
+    assert o2cb(machine, "start").exit_code == 0
+    assert machine.path(BASELINE_FILE).exists()
+    run = o2cb(machine, "stop")
+    assert run.exit_code == 0, run.stderr
+    assert run.lines[0] == f"Stopping O2CB cluster {CLUSTER}: OK"
+    assert machine.snapshot() == before
+    assert machine.modules() == {}
+    assert machine.mounts() == []
+    assert not machine.path(BASELINE_FILE).exists()
+
+
+def test_stop_twice_changes_nothing_the_second_time(online: SimKernel) -> None:
+    assert o2cb(online, "stop").exit_code == 0
+    before = online.snapshot()
+    run = o2cb(online, "stop")
+    assert run.exit_code == 0
+    assert run.stdout == ""
+    assert run.stderr == ""
+    assert online.snapshot() == before
+
+
+def test_stop_on_a_clean_kernel_does_nothing(machine: SimKernel) -> None:
+    before = machine.snapshot()
+    run = o2cb(machine, "stop")
+    assert (run.exit_code, run.stdout, run.stderr) == (0, "", "")
+    assert machine.snapshot() == before
+
+
+def test_stop_leaves_configfs_that_was_mounted_before_start(machine: SimKernel) -> None:
+    machine.load("configfs")  # as systemd does at boot
+    machine.mount("configfs", "/sys/kernel/config")
+    before = machine.snapshot()
+    run = o2cb(machine, "start")
+    assert run.exit_code == 0
+    assert not any("configfs" in line for line in run.lines)
+    baseline = json.loads(machine.path(BASELINE_FILE).read_text())
+    assert "configfs" in baseline["modules"]
+    assert "/sys/kernel/config" in baseline["mountpoints"]
+    assert o2cb(machine, "stop").exit_code == 0
+    assert machine.snapshot() == before
+    assert config_mounted_at(machine) == ["/sys/kernel/config"]
+    assert "configfs" in machine.modules()
+
+
+def test_stop_keeps_configfs_that_someone_else_uses(machine: SimKernel) -> None:
+    machine.load("configfs")
+    machine.mount("configfs", "/sys/kernel/config")
+    assert o2cb(machine, "start").exit_code == 0
+    configfs = machine.configfs()
+    assert configfs is not None
+    (configfs / "nvmet").mkdir()
+    # Without the baseline the tool would own configfs; only nvmet keeps it now.
+    machine.path(BASELINE_FILE).unlink()
+    run = o2cb(machine, "stop")
+    assert run.exit_code == 0, run.stderr
+    assert set(machine.modules()) == {"configfs"}
+    assert config_mounted_at(machine) == ["/sys/kernel/config"]
+    assert (configfs / "nvmet").is_dir()
+    assert not machine.is_mounted("/dlm")
+    assert machine.tree() == {}
+
+
+def test_stop_with_built_in_drivers_unloads_nothing_built_in(
+    make_sim: Callable[..., SimKernel],
+    two_node_cluster_conf: Callable[..., str],
+    commands: list[list[str]],
+) -> None:
+    sim = configure(make_sim(profile="builtin"), two_node_cluster_conf)
+    before = sim.snapshot()
+    start = o2cb(sim, "start")
+    assert start.exit_code == 0, start.stderr
+    assert not any(line.startswith("Loading") for line in start.lines)
+    assert sim.modules() == {}
+    assert_online(sim)
+    assert_timeouts(sim)
+    stop = o2cb(sim, "stop")
+    assert stop.exit_code == 0, stop.stderr
+    assert not any(line.startswith("Unloading") for line in stop.lines)
+    assert sim.snapshot() == before
+    assert o2cb(sim, "unload").exit_code == 0
+    assert not [argv for argv in commands if argv[0] == "modprobe"]
+
+
+# -- heartbeat active: nothing may be stopped -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "verb", ["stop", "offline", "force-offline", "unload", "restart", "force-reload"]
+)
+def test_a_mounted_volume_refuses_every_verb_that_stops(mounted: SimKernel, verb: str) -> None:
+    before = mounted.snapshot()
+    tree = mounted.tree()
+    run = o2cb(mounted, verb)
+    assert run.exit_code == 1
+    assert run.errors == [HEARTBEAT_STILL_ACTIVE]
+    assert f"Stopping O2CB cluster {CLUSTER}: Failed" in run.lines
+    assert mounted.snapshot() == before
+    assert mounted.tree() == tree
+    assert mounted.is_mounted("/mnt/vol")
+    assert mounted.held_regions()
+
+
+def test_stop_after_the_volume_is_unmounted(mounted: SimKernel) -> None:
+    mounted.umount("/mnt/vol")
+    run = o2cb(mounted, "stop")
+    assert run.exit_code == 0, run.stderr
+    assert mounted.modules() == {}
+    assert mounted.mounts() == []
+
+
+def test_status_shows_the_active_heartbeat(mounted: SimKernel) -> None:
+    run = o2cb(mounted, "status")
+    assert run.exit_code == 0
+    assert run.lines[-1] == "Checking O2CB heartbeat: Active"
+    facts = json.loads(o2cb(mounted, "status", "--json").stdout)
+    assert facts["heartbeat_active"] is True
+    assert len(facts["heartbeat_regions"]) == 1
+
+
+# -- load, unload, online, offline, force-offline, restart ------------------------
+
+
+def test_load_on_a_clean_kernel_loads_and_mounts_without_a_cluster(machine: SimKernel) -> None:
+    run = o2cb(machine, "load")
+    assert run.exit_code == 0, run.stderr
+    assert [line for line in run.lines if not line.startswith("Creating")] == START_LINES[:5]
+    assert set(machine.modules()) == STACK_MODULES
+    assert machine.is_mounted("/dlm")
+    assert machine.tree() == {}
+    before = machine.snapshot()
+    again = o2cb(machine, "load")
+    assert (again.exit_code, again.stdout) == (0, "")
+    assert machine.snapshot() == before
+
+
+def test_online_on_a_clean_kernel_loads_then_brings_the_cluster_online(
+    machine: SimKernel,
+) -> None:
+    run = o2cb(machine, "online")
+    assert run.exit_code == 0, run.stderr
+    assert_online(machine)
+    assert_timeouts(machine)
+
+
+def test_offline_keeps_the_drivers(online: SimKernel) -> None:
+    modules = set(online.modules())
+    run = o2cb(online, "offline")
+    assert run.exit_code == 0, run.stderr
+    assert run.lines == [f"Stopping O2CB cluster {CLUSTER}: OK"]
+    assert online.tree() == {}
+    assert set(online.modules()) == modules
+    assert online.is_mounted("/dlm")
+    assert o2cb(online, "online-status").exit_code == 1
+
+
+@pytest.mark.parametrize("verb", ["offline", "force-offline"])
+def test_offline_when_already_offline_changes_nothing(loaded: SimKernel, verb: str) -> None:
+    before = loaded.snapshot()
+    run = o2cb(loaded, verb)
+    assert (run.exit_code, run.stdout, run.stderr) == (0, "", "")
+    assert loaded.snapshot() == before
+
+
+@pytest.mark.parametrize("verb", ["offline", "force-offline", "unload", "stop"])
+def test_stopping_verbs_on_a_clean_kernel_change_nothing(machine: SimKernel, verb: str) -> None:
+    before = machine.snapshot()
+    run = o2cb(machine, verb)
+    assert (run.exit_code, run.stdout, run.stderr) == (0, "", "")
+    assert machine.snapshot() == before
+
+
+def test_force_offline_takes_the_cluster_down(online: SimKernel) -> None:
+    run = o2cb(online, "force-offline")
+    assert run.exit_code == 0, run.stderr
+    assert online.tree() == {}
+    assert "ocfs2_stack_o2cb" in online.modules()
+
+
+def test_unload_from_online_goes_offline_then_unloads(machine: SimKernel) -> None:
+    before = machine.snapshot()
+    assert o2cb(machine, "start").exit_code == 0
+    run = o2cb(machine, "unload")
+    assert run.exit_code == 0, run.stderr
+    assert run.lines[0] == f"Stopping O2CB cluster {CLUSTER}: OK"
+    assert machine.snapshot() == before
+
+
+def test_unload_from_loaded_unloads(machine: SimKernel) -> None:
+    before = machine.snapshot()
+    assert o2cb(machine, "load").exit_code == 0
+    run = o2cb(machine, "unload")
+    assert run.exit_code == 0, run.stderr
+    assert machine.snapshot() == before
+
+
+@pytest.mark.parametrize("verb", ["restart", "force-reload"])
+def test_restart_takes_the_cluster_down_and_up(online: SimKernel, verb: str) -> None:
+    # A changed timeout shows that the cluster was really rebuilt.
+    online.write_config(CONFIG.replace("RECONNECT_DELAY_MS=2500", "RECONNECT_DELAY_MS=4000"))
+    run = o2cb(online, verb)
+    assert run.exit_code == 0, run.stderr
+    assert run.lines[0] == f"Stopping O2CB cluster {CLUSTER}: OK"
+    assert run.lines[-1] == "Setting O2CB cluster timeouts : OK"
+    assert_online(online)
+    assert online.tree()[f"{CLUSTER}/reconnect_delay_ms"] == "4000"
+
+
+@pytest.mark.parametrize("verb", ["restart", "force-reload"])
+def test_restart_on_a_clean_kernel_starts(machine: SimKernel, verb: str) -> None:
+    run = o2cb(machine, verb)
+    assert run.exit_code == 0, run.stderr
+    assert_online(machine)
+
+
+# -- status and online-status ----------------------------------------------------
+
+
+def test_status_online(online: SimKernel) -> None:
+    run = o2cb(online, "status")
+    assert run.exit_code == 0
+    assert run.lines == [
+        'Driver for "configfs": Loaded',
+        'Filesystem "configfs": Mounted',
+        "Stack glue driver: Loaded",
+        'Stack plugin "o2cb": Loaded',
+        'Driver for "ocfs2_dlmfs": Loaded',
+        'Filesystem "ocfs2_dlmfs": Mounted',
+        f'Checking O2CB cluster "{CLUSTER}": Online',
+        "  Heartbeat dead threshold: 21",
+        "  Network idle timeout: 20000",
+        "  Network keepalive delay: 3000",
+        "  Network reconnect delay: 2500",
+        "  Heartbeat mode: Local",
+        "Checking O2CB heartbeat: Not active",
+    ]
+
+
+def test_status_json_has_the_same_facts(online: SimKernel) -> None:
+    run = o2cb(online, "status", "--json")
+    assert run.exit_code == 0
+    facts = json.loads(run.stdout)
+    assert facts["online"] is True
+    assert facts["running"] is True
+    assert facts["cluster"] == CLUSTER
+    assert facts["stack"] == "o2cb"
+    assert facts["plugin"] == {"name": "o2cb", "loaded": True}
+    assert facts["configfs_mounted"] is True
+    assert facts["ocfs2_dlmfs_mounted"] is True
+    assert facts["heartbeat_dead_threshold"] == 21
+    assert facts["idle_timeout_ms"] == 20000
+    assert facts["keepalive_delay_ms"] == 3000
+    assert facts["reconnect_delay_ms"] == 2500
+    assert facts["heartbeat_mode"] == "Local"
+    assert facts["heartbeat_active"] is False
+
+
+def test_status_offline_exits_3(loaded: SimKernel) -> None:
+    run = o2cb(loaded, "status")
+    assert run.exit_code == 3
+    assert run.lines[-1] == f'Checking O2CB cluster "{CLUSTER}": Offline'
+    facts = json.loads(o2cb(loaded, "status", "--json").stdout)
+    assert facts["online"] is False
+    assert facts["plugin"]["loaded"] is True
+    assert "heartbeat_active" not in facts
+
+
+def test_status_on_a_clean_kernel(machine: SimKernel) -> None:
+    before = machine.snapshot()
+    run = o2cb(machine, "status")
+    assert run.exit_code == 3
+    assert run.lines[0] == 'Driver for "configfs": Not loaded'
+    run = o2cb(machine, "status", "--json")
+    assert run.exit_code == 3
+    facts = json.loads(run.stdout)
+    assert facts["online"] is False
+    assert facts["configfs_loaded"] is False
+    assert machine.snapshot() == before
+
+
+def test_online_status(machine: SimKernel) -> None:
+    offline = o2cb(machine, "online-status")
+    assert (offline.exit_code, offline.stdout) == (1, "offline\n")
+    assert o2cb(machine, "start").exit_code == 0
+    online = o2cb(machine, "online-status")
+    assert (online.exit_code, online.stdout) == (0, "online\n")
+    assert o2cb(machine, "online-status", "other").exit_code == 1
+
+
+# -- failing online: one line, nothing half-built --------------------------------
+
+
+def test_online_fails_when_this_host_is_not_in_cluster_conf(
+    make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
+) -> None:
+    sim = configure(make_sim(hostname="stranger"), two_node_cluster_conf)
+    run = o2cb(sim, "start")
+    assert run.exit_code == 1
+    assert_one_error_line(run)
+    assert "stranger" in run.stderr
+    assert sim.tree() == {}
+    assert o2cb(sim, "online-status").exit_code == 1
+
+
+def test_online_fails_when_the_cluster_is_not_in_cluster_conf(machine: SimKernel) -> None:
+    run = o2cb(machine, "online", "nosuch")
+    assert run.exit_code == 1
+    assert_one_error_line(run)
+    assert "nosuch" in run.stderr
+    assert machine.tree() == {}
+
+
+def test_a_second_cluster_is_refused_by_the_kernel(
+    online: SimKernel, two_node_cluster_conf: Callable[..., str]
+) -> None:
+    online.write_cluster_conf(
+        two_node_cluster_conf() + "\n" + two_node_cluster_conf(name="other")
+    )
+    before = online.snapshot()
+    run = o2cb(online, "online", "other")
+    assert run.exit_code == 1
+    assert_one_error_line(run)
+    assert online.snapshot() == before
+
+
+def test_keepalive_not_below_idle_is_refused_before_anything_loads(
+    sim: SimKernel, two_node_cluster_conf: Callable[..., str]
+) -> None:
+    configure(
+        sim, two_node_cluster_conf, CONFIG.replace("KEEPALIVE_DELAY_MS=3000",
+                                                   "KEEPALIVE_DELAY_MS=20000")
+    )
+    before = sim.snapshot()
+    run = o2cb(sim, "start")
+    assert run.exit_code == 6
+    assert_one_error_line(run)
+    assert sim.snapshot() == before
+
+
+def test_a_duplicate_node_address_is_refused(
+    sim: SimKernel, two_node_cluster_conf: Callable[..., str]
+) -> None:
+    configure(sim, lambda: two_node_cluster_conf().replace("10.0.0.2", "127.0.0.1"))
+    run = o2cb(sim, "start")
+    assert run.exit_code == 6
+    assert_one_error_line(run)
+    assert "127.0.0.1" in run.stderr
+    assert sim.tree() == {}
+
+
+# -- missing or broken configuration: exit 6 -------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["start", "stop", "status", "online", "load"])
+def test_a_missing_config_exits_6(machine: SimKernel, verb: str) -> None:
+    machine.path("/etc/default/o2cb").unlink()
+    before = machine.snapshot()
+    run = o2cb(machine, verb)
+    assert run.exit_code == 6
+    assert_one_error_line(run)
+    assert machine.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "O2CB_ENABLED=maybe\n",
+        "this is not a setting\n",
+        CONFIG + "O2CB_STACK=nosuch\n",
+        CONFIG.replace("THRESHOLD=21", "THRESHOLD=$(reboot)"),
+    ],
+)
+def test_a_broken_config_exits_6(machine: SimKernel, config: str) -> None:
+    machine.write_config(config)
+    before = machine.snapshot()
+    run = o2cb(machine, "start")
+    assert run.exit_code == 6
+    assert_one_error_line(run)
+    assert "/etc/default/o2cb" in run.stderr
+    assert machine.snapshot() == before
+
+
+def test_a_missing_cluster_conf_exits_6(machine: SimKernel) -> None:
+    machine.path("/etc/ocfs2/cluster.conf").unlink()
+    run = o2cb(machine, "start")
+    assert run.exit_code == 6
+    assert_one_error_line(run)
+    assert machine.tree() == {}
+
+
+# -- old drivers ----------------------------------------------------------------
+
+
+def test_legacy12_start_and_stop(
+    make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
+) -> None:
+    sim = configure(make_sim(profile="legacy12"), two_node_cluster_conf)
+    before = sim.snapshot()
+    run = o2cb(sim, "start")
+    assert run.exit_code == 0, run.stderr
+    assert not any("plugin" in line or "cluster stack" in line for line in run.lines)
+    assert sim.sysfs() == {}
+    assert_online(sim)
+    threshold = sim.path("/proc/fs/ocfs2_nodemanager/hb_dead_threshold")
+    assert threshold.read_text().strip() == "21"
+    status = o2cb(sim, "status")
+    assert status.exit_code == 0
+    assert "  Heartbeat dead threshold: 21" in status.lines
+    assert o2cb(sim, "stop").exit_code == 0
+    assert sim.snapshot() == before
+
+
+@pytest.mark.parametrize("stack", ["cman", "pcmk", "heartbeat2"])
+def test_legacy12_refuses_the_userspace_stacks(
+    make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str], stack: str
+) -> None:
+    sim = configure(
+        make_sim(profile="legacy12"),
+        two_node_cluster_conf,
+        CONFIG.replace("O2CB_STACK=o2cb", f"O2CB_STACK={stack}"),
+    )
+    before = sim.snapshot()
+    run = o2cb(sim, "start")
+    assert run.exit_code == 6
+    assert_one_error_line(run)
+    assert stack in run.stderr
+    assert sim.snapshot() == before
+
+
+def test_hbmode2007_start_and_stop(
+    make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
+) -> None:
+    sim = configure(make_sim(profile="hbmode2007"), two_node_cluster_conf)
+    before = sim.snapshot()
+    run = o2cb(sim, "start")
+    assert run.exit_code == 0, run.stderr
+    assert_online(sim)
+    assert_timeouts(sim)
+    assert sim.configfs() is not None
+    assert (sim.configfs() / "cluster/heartbeat_mode").read_text().strip() == "disk"
+    assert o2cb(sim, "stop").exit_code == 0
+    assert sim.snapshot() == before
+
+
+# -- dry run and verbose ---------------------------------------------------------
+
+
+def test_dry_run_start_changes_nothing(machine: SimKernel) -> None:
+    before = machine.snapshot()
+    run = o2cb(machine, "--dry-run", "start")
+    assert run.exit_code == 0, run.stderr
+    assert "modprobe ocfs2_stack_o2cb" in run.stdout
+    assert "modprobe configfs" in run.stdout
+    assert machine.snapshot() == before
+    assert not machine.path("/dlm").exists()
+    assert not machine.path(BASELINE_FILE).exists()
+
+
+def test_dry_run_stop_changes_nothing(online: SimKernel) -> None:
+    before = online.snapshot()
+    run = o2cb(online, "--dry-run", "stop")
+    assert run.exit_code == 0, run.stderr
+    assert "modprobe -r ocfs2_stack_o2cb" in run.stdout
+    assert online.snapshot() == before
+    assert online.path(BASELINE_FILE).exists()
+
+
+def test_verbose_prints_probes_on_stderr(machine: SimKernel) -> None:
+    machine.path("/dlm").mkdir()
+    run = o2cb(machine, "-v", "start")
+    assert run.exit_code == 0
+    assert run.lines == START_LINES
+    assert "o2cb: filesystem configfs in /proc/filesystems: no" in run.errors
+    assert "o2cb: run modprobe ocfs2_stack_o2cb" in run.errors
+    assert all(line.startswith("o2cb: ") for line in run.errors)
+
+
+# -- enable and disable ----------------------------------------------------------
+
+
+def test_enable_writes_the_setting_then_starts(
+    sim: SimKernel, two_node_cluster_conf: Callable[..., str]
+) -> None:
+    configure(sim, two_node_cluster_conf, "# kept\n" + CONFIG.replace("=true", "=false"))
+    run = o2cb(sim, "enable")
+    assert run.exit_code == 0, run.stderr
+    assert run.lines[0] == "Writing O2CB configuration: OK"
+    text = sim.path("/etc/default/o2cb").read_text()
+    assert "O2CB_ENABLED=true\n" in text
+    assert text.startswith("# kept\n")
+    assert_online(sim)
+    assert_timeouts(sim)
+
+
+def test_disable_writes_the_setting_then_stops(online: SimKernel) -> None:
+    run = o2cb(online, "disable")
+    assert run.exit_code == 0, run.stderr
+    assert run.lines[0] == "Writing O2CB configuration: OK"
+    assert "O2CB_ENABLED=false\n" in online.path("/etc/default/o2cb").read_text()
+    assert online.modules() == {}
+    assert online.mounts() == []
+    # Disabled: start now does nothing.
+    assert o2cb(online, "start").exit_code == 0
+    assert online.modules() == {}
+
+
+def test_enable_twice_leaves_the_file_alone(online: SimKernel) -> None:
+    config = online.path("/etc/default/o2cb")
+    stamp = config.stat().st_mtime_ns
+    before = online.snapshot()
+    run = o2cb(online, "enable")
+    assert run.exit_code == 0
+    assert run.lines == [f"Cluster {CLUSTER} already online"]
+    assert config.stat().st_mtime_ns == stamp
+    assert online.snapshot() == before
+
+
+def test_disable_refused_while_a_volume_is_mounted(mounted: SimKernel) -> None:
+    before = mounted.snapshot()
+    run = o2cb(mounted, "disable")
+    assert run.exit_code == 1
+    assert HEARTBEAT_STILL_ACTIVE in run.errors
+    assert mounted.snapshot() == before
