@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import IO, Any, NoReturn
 
 import click
 
@@ -45,6 +46,47 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+# click >= 8.2 reports "no verb given" as a UsageError whose text is the help: keep it.
+_KEEP: tuple[type[Exception], ...] = tuple(
+    filter(None, [getattr(click.exceptions, "NoArgsIsHelpError", None)])
+)
+
+
+class UsageLine(click.UsageError):
+    """A usage error shown as one line on stderr, like every other failure."""
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file: IO[str] | None = None) -> None:
+        text = self.format_message()
+        text = text if text.endswith((".", "?")) else f"{text}."
+        where = self.ctx.command_path if self.ctx else "o2cb"
+        click.echo(f"o2cb: {text} Try '{where} --help'.", err=True)
+
+
+@contextmanager
+def usage_lines() -> Iterator[None]:
+    try:
+        yield
+    except (UsageLine, *_KEEP):
+        raise
+    except click.UsageError as error:
+        raise UsageLine(error) from None
+
+
+class O2cbGroup(click.Group):
+    """Parses the global options and the verbs; usage errors become one line (exit 2)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with usage_lines():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with usage_lines():
+            return super().invoke(ctx)
+
+
 def run_verb(action: Callable[[Session], int], verb: str, changes: bool = True) -> NoReturn:
     """Run a verb and exit with its code; failures become one line on stderr."""
     session: Session = click.get_current_context().obj
@@ -64,7 +106,7 @@ def run_verb(action: Callable[[Session], int], verb: str, changes: bool = True) 
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=O2cbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="o2cb")
 @click.option(
     "--root", envvar="O2CB_ROOT", default="/", show_default=True,
