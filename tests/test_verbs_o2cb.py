@@ -12,7 +12,9 @@ reference script's lines are part of the contract.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -776,3 +778,68 @@ def test_disable_refused_while_a_volume_is_mounted(mounted: SimKernel) -> None:
     assert run.exit_code == 1
     assert HEARTBEAT_STILL_ACTIVE in run.errors
     assert mounted.snapshot() == before
+
+
+# -- a kernel refusal in the middle of online: rolled back -----------------------
+
+
+@pytest.mark.parametrize("attribute", ["num", "keepalive_delay_ms", "local"])
+def test_a_refused_attribute_leaves_no_half_built_cluster(
+    loaded: SimKernel, monkeypatch: pytest.MonkeyPatch, attribute: str
+) -> None:
+    original = System.write_attribute
+
+    def write_attribute(self: System, path: str, value: str) -> None:
+        if path.endswith(f"/{attribute}"):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
+        original(self, path, value)
+
+    monkeypatch.setattr(System, "write_attribute", write_attribute)
+    before = loaded.snapshot()
+    run = o2cb(loaded, "online")
+    assert run.exit_code == 1
+    assert run.errors == [run.errors[0]] and attribute in run.errors[0]
+    assert "Invalid argument" in run.errors[0]
+    assert run.lines[-1].endswith(": Failed")
+    assert loaded.tree() == {}
+    assert loaded.snapshot() == before
+
+
+# -- the whole life cycle on each kind of kernel ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("profile", "config_mount"),
+    [
+        ("modern", "/sys/kernel/config"),
+        ("builtin", "/sys/kernel/config"),
+        ("legacy12", "/sys/kernel/config"),
+        ("hbmode2007", "/sys/kernel/config"),
+        ("legacy12", "/config"),
+    ],
+)
+def test_life_cycle(
+    make_sim: Callable[..., SimKernel],
+    two_node_cluster_conf: Callable[..., str],
+    profile: str,
+    config_mount: str,
+) -> None:
+    sim = configure(make_sim(profile=profile, config_mount=config_mount), two_node_cluster_conf)
+    clean = sim.snapshot()
+    assert o2cb(sim, "load").exit_code == 0
+    assert o2cb(sim, "status").exit_code == 3
+    assert o2cb(sim, "online-status").exit_code == 1
+    assert o2cb(sim, "online").exit_code == 0
+    assert_online(sim, config_mount)
+    assert (o2cb(sim, "status").exit_code, o2cb(sim, "online-status").exit_code) == (0, 0)
+    assert o2cb(sim, "offline").exit_code == 0
+    assert [key for key, value in sim.tree().items() if value == "<dir>"] == []
+    assert o2cb(sim, "restart").exit_code == 0
+    assert_online(sim, config_mount)
+    sim.mount_ocfs2_volume(CLUSTER)
+    busy = sim.snapshot()
+    assert o2cb(sim, "stop").exit_code == 1
+    assert sim.snapshot() == busy
+    sim.umount("/mnt/vol")
+    assert o2cb(sim, "stop").exit_code == 0
+    assert sim.snapshot() == clean
