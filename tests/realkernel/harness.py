@@ -30,6 +30,7 @@ INSTALL_SCRIPT = REPO / ".ci" / "install-realkernel"
 DLM_DIR = Path("/dlm")
 BOOT_TIMEOUT = float(os.environ.get("O2CB_RK_TIMEOUT", "480"))
 MARKER = "virtme-ng-init: starting script"
+OUR_ENTRY = "o2cb_init.cli:main"  # the console script's target (pyproject)
 
 
 def in_ci() -> bool:
@@ -179,21 +180,29 @@ class Boot:
 
 
 def console_section(console: str, name: str) -> str:
-    begin = console.rfind(guest.BEGIN + name)
+    opening, closing = f"{guest.BEGIN}{name}\n", f"{guest.END}{name}\n"
+    begin = console.rfind(opening)
     if begin < 0:
         return console[-6000:]
-    end = console.find(guest.END + name, begin)
-    return console[begin:] if end < 0 else console[begin : end + len(guest.END + name)]
+    end = console.find(closing, begin)
+    return console[begin:] if end < 0 else console[begin : end + len(closing)]
 
 
 def boot(
-    impl: str, scenarios: list[str], *, timeout: float = BOOT_TIMEOUT, keep: bool = False
+    impl: str,
+    scenarios: list[str],
+    *,
+    timeout: float = BOOT_TIMEOUT,
+    keep: bool = False,
+    fork_ours: bool = True,
 ) -> Boot:
     """Boot the kernel once and run ``scenarios`` with implementation ``impl``."""
     unknown = [name for name in scenarios if name not in guest.SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenarios: {unknown}")
     version = kernel_version()
+    # The guest cannot write bytecode on its read-only root: compile it here.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "o2cb_init")], check=False)
     workdir = Path(tempfile.mkdtemp(prefix=f"o2cb-rk-{impl}-", dir="/tmp"))
     results_path = workdir / "results.json"
     plan = {
@@ -201,6 +210,8 @@ def boot(
         "scenarios": scenarios,
         "results": str(results_path),
         "commands": {"ours": our_command(), "reference": ["/etc/init.d/o2cb"]},
+        "ours_entry": OUR_ENTRY,
+        "fork_ours": fork_ours,
     }
     (workdir / "plan.json").write_text(json.dumps(plan, indent=1))
     command = [
