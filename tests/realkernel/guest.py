@@ -412,35 +412,22 @@ def sha256(path: str) -> str | None:
         return f"<error: {error}>"
 
 
-@scenario("data-safety")
-def refuse_to_pull_the_cluster_from_a_mounted_volume(ctx: Context) -> None:
-    ctx.o2cb("start")
+def make_volume(ctx: Context) -> str:
+    """An OCFS2 volume for two nodes of our cluster on a loop device, mounted."""
     ctx.sh("make image", f"rm -f {VOLUME_IMAGE} && truncate -s 256M {VOLUME_IMAGE}")
     loop = ctx.run("losetup", ["losetup", "--find", "--show", VOLUME_IMAGE])["stdout"].strip()
     ctx.note("device", loop)
-    ctx.run(
-        "mkfs",
-        [
-            "mkfs.ocfs2",
-            "-q",
-            "-F",
-            "-N",
-            "2",
-            "-b",
-            "4K",
-            "-C",
-            "4K",
-            "-J",
-            "size=8M",
-            "-L",
-            "o2cbrk",
-            "--cluster-stack=o2cb",
-            f"--cluster-name={CLUSTER}",
-            loop,
-        ],
-    )
+    mkfs = "mkfs.ocfs2 -q -F -N 2 -b 4K -C 4K -J size=8M -L o2cbrk --cluster-stack=o2cb"
+    ctx.run("mkfs", [*mkfs.split(), f"--cluster-name={CLUSTER}", loop])
     os.makedirs(VOLUME_MOUNT, exist_ok=True)
     ctx.run("mount", ["mount", "-t", "ocfs2", loop, VOLUME_MOUNT])
+    return loop
+
+
+@scenario("data-safety")
+def refuse_to_pull_the_cluster_from_a_mounted_volume(ctx: Context) -> None:
+    ctx.o2cb("start")
+    make_volume(ctx)
     data = os.urandom(1 << 20)
     written = hashlib.sha256(data).hexdigest()
     try:
@@ -463,6 +450,30 @@ def refuse_to_pull_the_cluster_from_a_mounted_volume(ctx: Context) -> None:
     ctx.snap("unmounted")
     ctx.o2cb("stop", label="stop after umount")
     ctx.snap("stopped")
+
+
+@scenario("demo")
+def the_whole_story(ctx: Context) -> None:
+    """What `make demo` shows: the installed command, each verb as an admin types it."""
+    ctx.run("config", ["cat", "/etc/default/o2cb", "/etc/ocfs2/cluster.conf"])
+    ctx.o2cb("start", exec_=True)
+    ctx.o2cb("status", exec_=True)
+    ctx.sh(
+        "kernel",
+        "cut -d' ' -f1 /proc/modules | grep -E '^(ocfs2|configfs)';"
+        " grep -E ' (configfs|ocfs2_dlmfs) ' /proc/mounts",
+    )
+    make_volume(ctx)
+    ctx.sh(
+        "write",
+        f"echo 'kept safe by o2cb' > {VOLUME_MOUNT}/hello && sync && cat {VOLUME_MOUNT}/hello",
+    )
+    ctx.o2cb("stop", exec_=True, label="stop while mounted")
+    ctx.sh("read", f"cat {VOLUME_MOUNT}/hello")
+    ctx.run("umount", ["umount", VOLUME_MOUNT])
+    ctx.o2cb("stop", exec_=True, label="stop after umount")
+    ctx.o2cb("status", exec_=True, label="status after stop")
+    ctx.snap("end")
 
 
 @scenario("clean-shutdown")
