@@ -30,20 +30,10 @@ SCENARIOS = [
 IMPLS = ("ours", "reference")
 
 
-def _require_bed() -> None:
-    missing = harness.missing_prerequisites()
-    if not missing:
-        return
-    reason = "real-kernel bed unavailable: " + "; ".join(missing)
-    if harness.in_ci():
-        pytest.fail(reason + " (CI is set: install them with .ci/install-realkernel)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def boots() -> dict[str, harness.Boot]:
     """Both boots, run concurrently (each qemu takes one core)."""
-    _require_bed()
+    harness.require_bed()
     with ThreadPoolExecutor(max_workers=len(IMPLS)) as pool:
         futures = {impl: pool.submit(harness.boot, impl, SCENARIOS) for impl in IMPLS}
         results = {impl: future.result() for impl, future in futures.items()}

@@ -91,6 +91,19 @@ def missing_prerequisites() -> list[str]:
     return missing
 
 
+def require_bed() -> None:
+    """Skip the calling test when the bed cannot run; fail it instead under CI."""
+    import pytest
+
+    missing = missing_prerequisites()
+    if not missing:
+        return
+    reason = "real-kernel bed unavailable: " + "; ".join(missing)
+    if in_ci():
+        pytest.fail(reason + " (CI is set: install them with .ci/install-realkernel)")
+    pytest.skip(reason)
+
+
 def vng_path() -> str | None:
     """vng from the interpreter's own environment first, then PATH."""
     beside = Path(sys.executable).parent / "vng"
