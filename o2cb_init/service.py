@@ -25,8 +25,10 @@ def load(context: Context) -> int:
 
 def online(context: Context, cluster: str | None) -> int:
     stack = stack_for(context)
-    stack.load()
     name = _cluster(context, cluster)
+    if name:
+        stack.check_online(name)
+    stack.load()
     if name:
         stack.online(name)
     return ExitCode.OK

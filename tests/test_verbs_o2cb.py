@@ -551,20 +551,24 @@ def test_online_fails_when_this_host_is_not_in_cluster_conf(
     make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
 ) -> None:
     sim = configure(make_sim(hostname="stranger"), two_node_cluster_conf)
+    before = sim.snapshot()
     run = o2cb(sim, "start")
     assert run.exit_code == 1
     assert_one_error_line(run)
     assert "stranger" in run.stderr
     assert sim.tree() == {}
+    assert sim.snapshot() == before, "found before any driver is loaded"
     assert o2cb(sim, "online-status").exit_code == 1
 
 
 def test_online_fails_when_the_cluster_is_not_in_cluster_conf(machine: SimKernel) -> None:
+    before = machine.snapshot()
     run = o2cb(machine, "online", "nosuch")
     assert run.exit_code == 1
     assert_one_error_line(run)
     assert "nosuch" in run.stderr
     assert machine.tree() == {}
+    assert machine.snapshot() == before, "found before any driver is loaded"
 
 
 def test_a_second_cluster_is_refused_by_the_kernel(

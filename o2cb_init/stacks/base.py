@@ -102,6 +102,9 @@ class Stack:
     def is_online(self, cluster: str) -> bool:
         raise NotImplementedError
 
+    def check_online(self, cluster: str) -> None:
+        """Find what would make online fail before any driver is loaded."""
+
     def heartbeat_active(self, cluster: str) -> bool:
         """True while any heartbeat region is live: nothing may be stopped then."""
         return bool(self.context.configfs.cluster(cluster).heartbeat_regions())

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from .. import clusterconf
 from ..clusterconf import ClusterConf
-from ..configfs import Cluster, Node
+from ..configfs import Cluster
 from ..errors import StepError, StepFailed
 from ..kernel import LEGACY_THRESHOLD_FILE, Generation
 from ..report import Outcome
@@ -37,6 +37,7 @@ class O2cbStack(Stack):
             self.report.line(f"Cluster {cluster} already online")
             return Outcome.ALREADY
         layout = self.cluster_layout(cluster)
+        local_name = self.local_node_name(layout)
         target = self.cluster_object(cluster)
         try:
             with self.report.step(f'Registering O2CB cluster "{cluster}"'):
@@ -45,7 +46,7 @@ class O2cbStack(Stack):
                 self.set_timeouts(target)
                 # Last: local=1 starts o2net, and a peer that connects first
                 # would freeze the idle timeout the kernel will negotiate.
-                self.local_node(target, layout).set_local()
+                target.node(local_name).set_local()
         except StepFailed:
             self.remove_cluster(target, strict=False)
             raise
@@ -66,14 +67,18 @@ class O2cbStack(Stack):
             node.create()
             node.configure(node_conf.number, node_conf.ip_address, node_conf.ip_port)
 
-    def local_node(self, target: Cluster, layout: ClusterConf) -> Node:
+    def local_node_name(self, layout: ClusterConf) -> str:
         hostname = self.system.hostname()
         if layout.local_node(hostname) is None:
             raise StepError(
                 f"This node ({hostname}) is not a node of cluster {layout.name} "
                 f"in {clusterconf.CLUSTER_CONF}"
             )
-        return target.node(hostname)
+        return hostname
+
+    def check_online(self, cluster: str) -> None:
+        if not self.is_online(cluster):
+            self.local_node_name(self.cluster_layout(cluster))
 
     def set_timeouts(self, target: Cluster) -> None:
         """Write each timeout this kernel has an attribute for.
