@@ -464,5 +464,5 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     dry = Obj(System(root=str(tmp_path), dry_run=True))
     result = invoke(dry, ["-y", "--enable"])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"Writing O2CB configuration: would write {PATH}\n"
+    assert result.stdout == f"Writing O2CB configuration: dry run\n  would write {PATH}\n"
     assert not dry.system.path(PATH).exists()

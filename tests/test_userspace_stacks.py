@@ -428,7 +428,8 @@ def test_dry_run_starts_nothing(make_bed: Callable[..., Bed]) -> None:
     assert bed.o2cb("load").exit_code == 0
     result = bed.o2cb("--dry-run", "online")
     assert result.exit_code == 0, result.text
-    assert f"Starting o2cb_controld: would start {bed.installed['o2cb_controld']}" in result.stdout
+    assert "Starting o2cb_controld: dry run\n" in result.stdout
+    assert f"  would start {bed.installed['o2cb_controld']}\n" in result.stdout
     assert bed.running() == {}
     assert CLUSTER not in bed.sim.tree()
 
