@@ -69,9 +69,9 @@ class UsageLine(click.UsageError):
 def usage_lines() -> Iterator[None]:
     try:
         yield
-    except (UsageLine, *_KEEP):
-        raise
     except click.UsageError as error:
+        if isinstance(error, (UsageLine, *_KEEP)):
+            raise
         raise UsageLine(error) from None
 
 
