@@ -593,6 +593,12 @@ def reset_kernel(baseline: dict[str, Any]) -> list[str]:
             rc, out = quiet(["umount", target])
             if rc:
                 problems.append(f"umount {target}: {out}")
+    # Anything else mounted since (debugfs mounted again by a verb, say).
+    for source, target, fstype in reversed(mounts()):
+        if (source, target, fstype) not in keep:
+            rc, out = quiet(["umount", target])
+            if rc:
+                problems.append(f"umount {target}: {out}")
     present = {tuple(row) for row in mounts()}
     for source, target, fstype in baseline["mounts"]:
         if (source, target, fstype) not in present:  # a scenario took it away

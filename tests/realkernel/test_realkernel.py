@@ -330,3 +330,13 @@ def test_parity_with_the_reference(boots: dict[str, Boot], case: str) -> None:
         ref_after = without_reference_leftovers(ref_after, ref)
     drift = differences(state(ref_after), state(ours.snap("after")), ("ref", "ours"))
     assert not drift, fail(f"kernel end states differ (allowed: {sorted(allowed)}):\n{drift}")
+
+
+def test_every_scenario_started_from_a_clean_kernel(boots: dict[str, Boot], impl: str) -> None:
+    """The bed itself: the reset between scenarios undid everything, so none inherits state."""
+    boot = boots[impl]
+    assert not boot.problems, f"[{impl}] {boot.problems}\n{boot.console[-6000:]}"
+    for name in boot.results["scenarios"]:
+        result = boot.scenario(name)
+        result.check(not result.record["reset_before"], "the kernel could not be reset before it")
+        result.check(not result.record["reset_after"], "the kernel could not be reset after it")
