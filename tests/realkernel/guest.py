@@ -504,6 +504,10 @@ PARITY_CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # name: (reference verbs, or "sh:COMMAND", that set the starting state; verb under test)
     "start": ((), ("start",)),
     "start-no-debugfs": (("sh:umount /sys/kernel/debug",), ("start",)),
+    "start-stack-was-pcmk": (
+        ("sh:modprobe ocfs2_stackglue && echo pcmk > /sys/fs/ocfs2/cluster_stack",),
+        ("start",),
+    ),
     "status-online": (("start",), ("status",)),
     "status-offline": ((), ("status",)),
     "online": ((), ("online",)),

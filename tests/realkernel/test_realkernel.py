@@ -263,6 +263,7 @@ LSB_STATUS = "lsb-status-3"
 ALLOWED: dict[str, set[str]] = {
     "start": set(),
     "start-no-debugfs": set(),
+    "start-stack-was-pcmk": set(),
     "status-online": set(),
     "status-offline": {LSB_STATUS},
     "online": set(),
