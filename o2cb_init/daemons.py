@@ -66,6 +66,9 @@ class Daemon:
     name: str
     stack: str
     timeout: float = field(default_factory=daemon_timeout)
+    # False: only /sbin and /usr/sbin under the root, so a --root tree never
+    # reaches for a program of the host it runs on.
+    search_path: bool = True
     _path: str | None = field(default=None, init=False, repr=False)
 
     # -- where it is ---------------------------------------------------------
@@ -88,7 +91,7 @@ class Daemon:
             path = self.system.path(f"{directory}/{program}")
             if path.is_file() and os.access(path, os.X_OK):
                 return str(path)
-        return self.system.which(program)
+        return self.system.which(program) if self.search_path else None
 
     @property
     def label(self) -> str:

@@ -199,7 +199,7 @@ def test_start_then_status_from_a_shell(machine: SimKernel) -> None:
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr == ""
     lines = completed.stdout.splitlines()
-    assert lines[-13:] == [
+    assert lines[-14:] == [
         'Driver for "configfs": Loaded',
         'Filesystem "configfs": Mounted',
         "Stack glue driver: Loaded",
@@ -213,6 +213,7 @@ def test_start_then_status_from_a_shell(machine: SimKernel) -> None:
         "  Network reconnect delay: 2000",
         "  Heartbeat mode: Local",
         "Checking O2CB heartbeat: Not active",
+        "Debug file system at /sys/kernel/debug: not mounted",
     ]
     assert lines[0] == 'Loading filesystem "configfs": OK'
     assert "Setting O2CB cluster timeouts : OK" in lines

@@ -61,6 +61,9 @@ STACK_MODULES = {
     "ocfs2_dlmfs",
 }
 
+# The simulated kernel has no /sys/kernel/debug.
+DEBUGFS_NOT_MOUNTED = "Debug file system at /sys/kernel/debug: not mounted"
+
 
 @dataclass
 class Run:
@@ -369,7 +372,7 @@ def test_stop_after_the_volume_is_unmounted(mounted: SimKernel) -> None:
 def test_status_shows_the_active_heartbeat(mounted: SimKernel) -> None:
     run = o2cb(mounted, "status")
     assert run.exit_code == 0
-    assert run.lines[-1] == "Checking O2CB heartbeat: Active"
+    assert run.lines[-2:] == ["Checking O2CB heartbeat: Active", DEBUGFS_NOT_MOUNTED]
     facts = json.loads(o2cb(mounted, "status", "--json").stdout)
     assert facts["heartbeat_active"] is True
     assert len(facts["heartbeat_regions"]) == 1
@@ -490,6 +493,7 @@ def test_status_online(online: SimKernel) -> None:
         "  Network reconnect delay: 2500",
         "  Heartbeat mode: Local",
         "Checking O2CB heartbeat: Not active",
+        DEBUGFS_NOT_MOUNTED,
     ]
 
 
@@ -515,7 +519,7 @@ def test_status_json_has_the_same_facts(online: SimKernel) -> None:
 def test_status_offline_exits_3(loaded: SimKernel) -> None:
     run = o2cb(loaded, "status")
     assert run.exit_code == 3
-    assert run.lines[-1] == f'Checking O2CB cluster "{CLUSTER}": Offline'
+    assert run.lines[-2:] == [f'Checking O2CB cluster "{CLUSTER}": Offline', DEBUGFS_NOT_MOUNTED]
     facts = json.loads(o2cb(loaded, "status", "--json").stdout)
     assert facts["online"] is False
     assert facts["plugin"]["loaded"] is True
@@ -847,3 +851,48 @@ def test_life_cycle(
     sim.umount("/mnt/vol")
     assert o2cb(sim, "stop").exit_code == 0
     assert sim.snapshot() == clean
+
+
+# -- o2hbmonitor -------------------------------------------------------------------
+
+
+@pytest.fixture
+def monitor_installed(machine: SimKernel) -> Callable[[], list[int]]:
+    """A stand-in o2hbmonitor in the root's /sbin; returns a probe for its pids."""
+    import psutil
+
+    sbin = machine.root / "sbin"
+    sbin.mkdir(exist_ok=True)
+    program = sbin / "o2hbmonitor"
+    program.write_text("#!/bin/sh\nwhile :; do sleep 1; done\n")
+    program.chmod(0o755)
+
+    def pids() -> list[int]:
+        return [
+            p.pid for p in psutil.process_iter(["cmdline"])
+            if str(program) in (p.info["cmdline"] or [])
+        ]
+
+    yield pids
+    for pid in pids():
+        os.kill(pid, 9)
+
+
+def test_online_starts_o2hbmonitor_and_offline_stops_it(
+    machine: SimKernel, monitor_installed: Callable[[], list[int]]
+) -> None:
+    assert o2cb(machine, "start").exit_code == 0
+    assert len(monitor_installed()) == 1
+    assert o2cb(machine, "start").exit_code == 0
+    assert len(monitor_installed()) == 1, "a second start starts no second monitor"
+    assert o2cb(machine, "offline").exit_code == 0
+    assert monitor_installed() == []
+
+
+def test_a_refused_stop_leaves_o2hbmonitor_running(
+    machine: SimKernel, monitor_installed: Callable[[], list[int]]
+) -> None:
+    assert o2cb(machine, "start").exit_code == 0
+    machine.mount_ocfs2_volume(CLUSTER)
+    assert o2cb(machine, "stop").exit_code == 1
+    assert len(monitor_installed()) == 1

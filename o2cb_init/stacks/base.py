@@ -20,6 +20,7 @@ from ..report import Outcome, Reporter
 from ..system import System
 
 STACKGLUE_MODULE = "ocfs2_stackglue"
+DEBUGFS_MOUNTPOINT = "/sys/kernel/debug"
 
 # Removal order: users before what they use.  modprobe -r takes along a
 # module's unused dependencies; the order still matters for what it cannot.
@@ -167,7 +168,18 @@ class Stack:
         if self.kernel.generation() is Generation.HEARTBEAT_MODE:
             outcomes.extend(self.select_heartbeat_method())
         outcomes.extend(self.load_extra(generation))
+        outcomes.append(self.mount_debugfs())
         return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
+
+    def mount_debugfs(self) -> Outcome:
+        """Mount debugfs where the kernel offers it, as the reference does.
+
+        o2hbmonitor reads the heartbeat there.  It is a kernel-wide facility
+        others use too, so unload leaves it mounted.
+        """
+        if not self.system.is_dir(DEBUGFS_MOUNTPOINT) or not self.kernel.has_filesystem("debugfs"):
+            return Outcome.ALREADY
+        return self.mount_filesystem("debugfs", DEBUGFS_MOUNTPOINT)
 
     def load_extra(self, generation: Generation) -> list[Outcome]:
         """Stack-specific drivers loaded after the common ones."""
@@ -282,6 +294,11 @@ class Stack:
         self.status_drivers(report)
         if cluster:
             self.status_cluster(report, cluster)
+        debugfs = self.kernel.mounted_fstype(DEBUGFS_MOUNTPOINT) == "debugfs"
+        report.add(
+            "debugfs", "mounted" if debugfs else "not mounted",
+            f"Debug file system at {DEBUGFS_MOUNTPOINT}: {'mounted' if debugfs else 'not mounted'}",
+        )
         return report
 
     def status_filesystem(self, report: StatusReport, fstype: str, mountpoint: str) -> None:

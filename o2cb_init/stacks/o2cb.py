@@ -12,11 +12,13 @@ from typing import ClassVar
 from .. import clusterconf
 from ..clusterconf import ClusterConf
 from ..configfs import Cluster
+from ..daemons import Daemon, DaemonError
 from ..errors import StepError, StepFailed
 from ..kernel import LEGACY_THRESHOLD_FILE, Generation
 from ..report import Outcome
 from .base import Stack, StatusReport
 
+HEARTBEAT_MONITOR = "o2hbmonitor"
 HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
 
 
@@ -24,6 +26,7 @@ class O2cbStack(Stack):
     name = "o2cb"
     plugin = "o2cb"
     heartbeat_method = "disk"
+    uses_heartbeat_monitor: ClassVar[bool] = True
     generations: ClassVar[frozenset[Generation]] = frozenset(Generation)
 
     # -- online --------------------------------------------------------------
@@ -50,6 +53,7 @@ class O2cbStack(Stack):
         except StepFailed:
             self.remove_cluster(target, strict=False)
             raise
+        self.start_heartbeat_monitor()
         return Outcome.DONE
 
     def cluster_layout(self, cluster: str) -> ClusterConf:
@@ -112,12 +116,41 @@ class O2cbStack(Stack):
         with self.report.step(f"Stopping O2CB cluster {cluster}"):
             if target.heartbeat_regions():
                 raise StepError(HEARTBEAT_STILL_ACTIVE)
+            self.stop_heartbeat_monitor()
             failures = self.remove_cluster(target, strict=not force)
             if failures:
                 raise failures[0]
         self.taken_offline.add(cluster)
         self.unload_ocfs2()
         return Outcome.DONE
+
+    # -- o2hbmonitor ----------------------------------------------------------
+
+    def heartbeat_monitor(self) -> Daemon | None:
+        """ocfs2-tools' o2hbmonitor, which logs a slow disk heartbeat; None if absent."""
+        if not self.uses_heartbeat_monitor:
+            return None
+        monitor = Daemon(self.system, HEARTBEAT_MONITOR, self.name, search_path=False)
+        return monitor if monitor.locate() else None
+
+    def start_heartbeat_monitor(self) -> None:
+        """Best effort, as in the reference: the cluster works without it."""
+        monitor = self.heartbeat_monitor()
+        if monitor is None or monitor.is_running():
+            return
+        try:
+            monitor.start()
+        except DaemonError as error:
+            self.system.probe(f"{HEARTBEAT_MONITOR} did not start: {error}")
+
+    def stop_heartbeat_monitor(self) -> None:
+        monitor = self.heartbeat_monitor()
+        if monitor is None:
+            return
+        try:
+            monitor.stop(force=True)
+        except DaemonError as error:
+            self.system.probe(f"{HEARTBEAT_MONITOR} did not stop: {error}")
 
     def remove_cluster(self, target: Cluster, strict: bool) -> list[StepError]:
         """Remove the nodes, then the cluster.

@@ -33,6 +33,7 @@ class UserspaceStack(O2cbStack):
 
     plugin = "user"
     heartbeat_method = "user"
+    uses_heartbeat_monitor = False  # it watches the disk heartbeat only
 
     def require_supported(self) -> Generation:
         """Refuse this stack on a kernel that cannot run it, and leave nothing loaded.
