@@ -116,8 +116,10 @@ class Kernel:
     def mounts_of_type(self, fstype: str) -> list[Mount]:
         return [mount for mount in self.mounts() if mount.fstype == fstype]
 
-    def mount(self, fstype: str, mountpoint: str) -> None:
-        result = self.system.run(["mount", "-t", fstype, fstype, str(self.system.path(mountpoint))])
+    def mount(self, fstype: str, mountpoint: str, device: str | None = None) -> None:
+        """Mount a pseudo filesystem; its device names it unless given."""
+        target = str(self.system.path(mountpoint))
+        result = self.system.run(["mount", "-t", fstype, device or fstype, target])
         if not result.ok:
             raise StepError(f"Unable to mount {fstype} filesystem: {result.reason}")
 

@@ -179,7 +179,7 @@ class Stack:
         """
         if not self.system.is_dir(DEBUGFS_MOUNTPOINT) or not self.kernel.has_filesystem("debugfs"):
             return Outcome.ALREADY
-        return self.mount_filesystem("debugfs", DEBUGFS_MOUNTPOINT)
+        return self.mount_filesystem("debugfs", DEBUGFS_MOUNTPOINT, device="nodev")
 
     def load_extra(self, generation: Generation) -> list[Outcome]:
         """Stack-specific drivers loaded after the common ones."""
@@ -192,7 +192,9 @@ class Stack:
             self.kernel.modprobe(fstype)
         return Outcome.DONE
 
-    def mount_filesystem(self, fstype: str, mountpoint: str) -> Outcome:
+    def mount_filesystem(
+        self, fstype: str, mountpoint: str, device: str | None = None
+    ) -> Outcome:
         if self.kernel.mounted_fstype(mountpoint) == fstype:
             return Outcome.ALREADY
         if not self.system.is_dir(mountpoint):
@@ -203,7 +205,7 @@ class Stack:
                     raise StepError(f"Unable to create directory '{mountpoint}': "
                                     f"{error.strerror}") from None
         with self.report.step(f"Mounting {fstype} filesystem at {mountpoint}"):
-            self.kernel.mount(fstype, mountpoint)
+            self.kernel.mount(fstype, mountpoint, device)
         return Outcome.DONE
 
     def load_plugin(self) -> Outcome:
