@@ -157,6 +157,7 @@ class Stack:
         )
         generation = self.require_supported()
         outcomes = [
+            self.mount_debugfs(),
             self.load_filesystem("configfs"),
             self.mount_filesystem("configfs", self.kernel.configfs_mountpoint()),
         ]
@@ -168,7 +169,6 @@ class Stack:
         if self.kernel.generation() is Generation.HEARTBEAT_MODE:
             outcomes.extend(self.select_heartbeat_method())
         outcomes.extend(self.load_extra(generation))
-        outcomes.append(self.mount_debugfs())
         return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
 
     def mount_debugfs(self) -> Outcome:

@@ -208,8 +208,13 @@ def boot(
     timeout: float = BOOT_TIMEOUT,
     keep: bool = False,
     fork_ours: bool = True,
+    guest_script: Path = GUEST_SCRIPT,
 ) -> Boot:
-    """Boot the kernel once and run ``scenarios`` with implementation ``impl``."""
+    """Boot the kernel once and run ``scenarios`` with implementation ``impl``.
+
+    ``guest_script`` is the runner inside the guest: guest.py, or a module
+    that adds scenarios of its own to guest.py's and calls guest.main.
+    """
     unknown = [name for name in scenarios if name not in guest.SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenarios: {unknown}")
@@ -244,7 +249,7 @@ def boot(
         "--cwd",
         str(REPO),
         "--exec",
-        f"{sys.executable} {GUEST_SCRIPT} {workdir / 'plan.json'}",
+        f"{sys.executable} {guest_script} {workdir / 'plan.json'}",
     ]
     started = time.monotonic()
     problems: list[str] = []

@@ -24,16 +24,10 @@ CLUSTER_DIR = f"cluster/{userspace_guest.guest.CLUSTER}/"
 
 @pytest.fixture(scope="module")
 def boot() -> Boot:
-    missing = harness.missing_prerequisites()
-    if missing:
-        reason = "real-kernel bed unavailable: " + "; ".join(missing)
-        if harness.in_ci():
-            pytest.fail(reason + " (CI is set: install them with .ci/install-realkernel)")
-        pytest.skip(reason)
-    with pytest.MonkeyPatch.context() as patch:
-        # The guest runs userspace_guest.py, which adds these scenarios to guest.py's.
-        patch.setattr(harness, "GUEST_SCRIPT", Path(userspace_guest.__file__).resolve())
-        return harness.boot("ours", userspace_guest.SCENARIOS)
+    harness.require_bed()
+    return harness.boot(
+        "ours", userspace_guest.SCENARIOS, guest_script=Path(userspace_guest.__file__).resolve()
+    )
 
 
 def daemons(result: ScenarioResult, label: str) -> list[str]:
