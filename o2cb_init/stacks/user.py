@@ -71,14 +71,6 @@ class UserspaceStack(O2cbStack):
             raise UnsupportedError(self.unsupported_reason(generation))
         return outcome
 
-    def unsupported_reason(self, generation: Generation) -> str:
-        if generation is Generation.LEGACY:
-            return (
-                f"cluster stack {self.name} is not supported by this kernel's ocfs2 drivers:"
-                " ocfs2 1.2 runs only the o2cb stack"
-            )
-        return super().unsupported_reason(generation)
-
     def status_drivers(self, report: StatusReport) -> None:
         super().status_drivers(report)
         loaded = self.kernel.has_filesystem("ocfs2")
