@@ -1,0 +1,354 @@
+"""Read what global heartbeat needs from an OCFS2 volume, straight from the disk.
+
+A global heartbeat region in configfs (cluster/<name>/heartbeat/<UUID>/) is
+described by the volume's heartbeat system file: where it starts and how
+many sectors of which size it spans.  This module reads the superblock and
+that file with plain reads of the device (no ocfs2-tools needed at boot) and
+computes the values the way ocfs2-tools' o2cb tool does:
+
+- ``block_bytes``: the device's logical sector size (512 when it cannot be
+  asked, as for an image file);
+- ``start_block``: the heartbeat file's first block, counted in sectors;
+- ``blocks``: 255, one sector per possible node; a heartbeat file that
+  holds fewer blocks is refused.
+
+The on-disk layout is that of the kernel's fs/ocfs2/ocfs2_fs.h; offsets are
+little-endian and relative to the start of a block.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .errors import O2cbError
+from .system import System
+
+SUPER_BLOCK_BLKNO = 2
+BLOCK_SIZES = (512, 1024, 2048, 4096)
+MIN_SECTOR_SIZE = 512
+MAX_NODES = 255  # O2NM_MAX_NODES: one heartbeat sector per node
+BLKSSZGET = 0x1268
+
+SUPER_SIGNATURE = b"OCFSV2"
+INODE_SIGNATURE = b"INODE01"
+EXTENT_BLOCK_SIGNATURE = b"EXBLK01"
+
+VALID_FL = 0x0001
+INLINE_DATA_FL = 0x0001  # in i_dyn_features
+INCOMPAT_HEARTBEAT_DEV = 0x0002
+INCOMPAT_USERSPACE_STACK = 0x0080
+INCOMPAT_CLUSTERINFO = 0x4000
+STACKFLAG_GLOBAL_HEARTBEAT = 0x01
+
+# struct ocfs2_dinode
+DINODE_FLAGS = struct.Struct("<I")  # i_flags at 0x2C
+DINODE_SIZE = struct.Struct("<Q")  # i_size at 0x20
+DINODE_DYN_FEATURES = struct.Struct("<H")  # i_dyn_features at 0x76
+ID2 = 0xC0
+# struct ocfs2_super_block, at ID2: revision, mount counts, state, errors,
+# check interval, last check, creator OS (fields 0-8); feature flags (9-11);
+# root and system directory, block and cluster size bits, slots (12-16);
+# tunefs flag, uuid hash, first cluster group (17-19); label, uuid, and the
+# cluster information at 0xA0: stack, stack flags, cluster name (20-24).
+SUPER = struct.Struct("<HHHHHHIQIIIIQQIIHHIQ64s16s4sB3x16s")
+# struct ocfs2_extent_list header and records
+EXTENT_LIST = struct.Struct("<HHH2x8x")
+EXTENT_REC = struct.Struct("<IHBBQ")
+EXTENT_BLOCK_LIST = 0x30
+DIRENT = struct.Struct("<QHBB")
+
+HEARTBEAT_FILE = b"heartbeat"
+MAX_TREE_DEPTH = 8
+
+
+class DiskError(O2cbError):
+    """The device cannot be read, or holds no usable OCFS2 heartbeat."""
+
+
+@dataclass(frozen=True)
+class Superblock:
+    label: str
+    uuid: str  # 32 upper-case hex digits, as configfs names the region
+    block_size: int
+    cluster_size: int
+    max_slots: int
+    feature_compat: int
+    feature_incompat: int
+    feature_ro_compat: int
+    root_blkno: int
+    system_dir_blkno: int
+    cluster_stack: str | None  # only when the volume carries cluster information
+    cluster_name: str | None
+    stack_flags: int
+
+    @property
+    def global_heartbeat(self) -> bool:
+        return self.cluster_stack == "o2cb" and bool(self.stack_flags & STACKFLAG_GLOBAL_HEARTBEAT)
+
+    @property
+    def heartbeat_device(self) -> bool:
+        """A heartbeat-only device (mkfs.ocfs2 -H): no journals, never mounted."""
+        return bool(self.feature_incompat & INCOMPAT_HEARTBEAT_DEV)
+
+
+@dataclass(frozen=True)
+class Region:
+    """The attributes of configfs' cluster/<name>/heartbeat/<uuid>/ for one volume."""
+
+    uuid: str
+    device: str
+    block_bytes: int
+    start_block: int
+    blocks: int
+
+
+class Volume:
+    """An open device or image, read block by block."""
+
+    def __init__(self, path: str, shown: str | None = None) -> None:
+        self.shown = shown or path
+        try:
+            self.fd = os.open(path, os.O_RDONLY)
+        except OSError as error:
+            raise DiskError(f"{self.shown}: cannot open: {error.strerror}") from None
+        self.block_size = MIN_SECTOR_SIZE
+
+    def __enter__(self) -> Volume:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        os.close(self.fd)
+
+    def pread(self, offset: int, length: int) -> bytes:
+        try:
+            data = os.pread(self.fd, length, offset)
+        except OSError as error:
+            raise DiskError(f"{self.shown}: read failed: {error.strerror}") from None
+        if len(data) < length:
+            raise DiskError(f"{self.shown}: truncated: nothing to read at byte {offset}")
+        return data
+
+    def block(self, blkno: int) -> bytes:
+        return self.pread(blkno * self.block_size, self.block_size)
+
+    def sector_size(self) -> int:
+        """The device's logical sector size; 512 for what is not a block device."""
+        if not stat.S_ISBLK(os.fstat(self.fd).st_mode):
+            return MIN_SECTOR_SIZE
+        buffer = bytearray(4)
+        try:
+            fcntl.ioctl(self.fd, BLKSSZGET, buffer)
+        except OSError:
+            return MIN_SECTOR_SIZE
+        return int.from_bytes(buffer, "little") or MIN_SECTOR_SIZE
+
+    def superblock(self) -> Superblock:
+        for size in BLOCK_SIZES:
+            try:
+                data = self.pread(SUPER_BLOCK_BLKNO * size, size)
+            except DiskError:
+                break
+            if not data.startswith(SUPER_SIGNATURE):
+                continue
+            found = parse_superblock(data, size)
+            if found is not None:
+                self.block_size = size
+                return found
+        raise DiskError(f"{self.shown}: not an OCFS2 volume (no superblock found)")
+
+    def inode(self, blkno: int, what: str) -> bytes:
+        data = self.block(blkno)
+        if not data.startswith(INODE_SIGNATURE):
+            raise DiskError(f"{self.shown}: {what} at block {blkno} is not an inode")
+        (flags,) = DINODE_FLAGS.unpack_from(data, 0x2C)
+        if not flags & VALID_FL:
+            raise DiskError(f"{self.shown}: {what} at block {blkno} is not a valid inode")
+        return data
+
+    def leaf_extents(self, data: bytes, offset: int, depth: int = 0) -> Iterator[tuple[int, int]]:
+        """(first block, number of clusters) of each data extent of an extent list."""
+        tree_depth, count, used = EXTENT_LIST.unpack_from(data, offset)
+        limit = (len(data) - offset - EXTENT_LIST.size) // EXTENT_REC.size
+        if used > min(count, limit) or depth > MAX_TREE_DEPTH:
+            raise DiskError(f"{self.shown}: corrupt extent list")
+        for index in range(used):
+            cpos, leaf_clusters, _reserved, _flags, blkno = EXTENT_REC.unpack_from(
+                data, offset + EXTENT_LIST.size + index * EXTENT_REC.size
+            )
+            if tree_depth == 0:
+                yield blkno, leaf_clusters
+                continue
+            child = self.block(blkno)
+            if not child.startswith(EXTENT_BLOCK_SIGNATURE):
+                raise DiskError(f"{self.shown}: corrupt extent block at {blkno}")
+            yield from self.leaf_extents(child, EXTENT_BLOCK_LIST, depth + 1)
+
+    def directory_blocks(self, inode: bytes, cluster_size: int) -> Iterator[bytes]:
+        (size,) = DINODE_SIZE.unpack_from(inode, 0x20)
+        (dyn,) = DINODE_DYN_FEATURES.unpack_from(inode, 0x76)
+        if dyn & INLINE_DATA_FL:
+            (count,) = struct.unpack_from("<H", inode, ID2)
+            yield inode[ID2 + 8 : ID2 + 8 + min(count, size)]
+            return
+        per_cluster = cluster_size // self.block_size
+        left = size // self.block_size
+        for first, clusters in self.leaf_extents(inode, ID2):
+            for blkno in range(first, first + clusters * per_cluster):
+                if left <= 0:
+                    return
+                left -= 1
+                yield self.block(blkno)
+
+    def lookup(self, directory: int, name: bytes, cluster_size: int) -> int | None:
+        """The inode number of ``name`` in the directory whose inode is at ``directory``."""
+        inode = self.inode(directory, "the system directory")
+        for data in self.directory_blocks(inode, cluster_size):
+            offset = 0
+            while offset + DIRENT.size <= len(data):
+                number, rec_len, name_len, _type = DIRENT.unpack_from(data, offset)
+                if rec_len < DIRENT.size or offset + rec_len > len(data):
+                    break
+                entry = data[offset + DIRENT.size : offset + DIRENT.size + name_len]
+                if number and entry == name:
+                    return int(number)
+                offset += rec_len
+        return None
+
+
+def parse_superblock(data: bytes, block_size: int) -> Superblock | None:
+    """The superblock in ``data`` (the block at SUPER_BLOCK_BLKNO), if it is one of that size."""
+    fields = SUPER.unpack_from(data, ID2)
+    feature_compat, feature_incompat, feature_ro_compat = fields[9:12]
+    root_blkno, system_dir_blkno, blocksize_bits, clustersize_bits, max_slots = fields[12:17]
+    label, uuid, stack, stack_flags, cluster = fields[20:25]
+    if not 9 <= blocksize_bits <= 12 or 1 << blocksize_bits != block_size:
+        return None
+    if not 12 <= clustersize_bits <= 20:
+        return None
+    has_info = bool(feature_incompat & (INCOMPAT_CLUSTERINFO | INCOMPAT_USERSPACE_STACK))
+    return Superblock(
+        label=_text(label),
+        uuid=uuid.hex().upper(),
+        block_size=block_size,
+        cluster_size=1 << clustersize_bits,
+        max_slots=max_slots,
+        feature_compat=feature_compat,
+        feature_incompat=feature_incompat,
+        feature_ro_compat=feature_ro_compat,
+        root_blkno=root_blkno,
+        system_dir_blkno=system_dir_blkno,
+        cluster_stack=_text(stack) if has_info else None,
+        cluster_name=_text(cluster) if has_info else None,
+        stack_flags=stack_flags if has_info else 0,
+    )
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+
+
+def read_superblock(path: str, shown: str | None = None) -> Superblock:
+    with Volume(path, shown) as volume:
+        return volume.superblock()
+
+
+def heartbeat_region(path: str, shown: str | None = None) -> Region:
+    """The heartbeat region parameters of the OCFS2 volume at ``path``.
+
+    ``shown`` is the name used in messages and returned as the region's
+    device (a root-relative /dev path when ``path`` was mapped under a root).
+    """
+    name = shown or path
+    with Volume(path, name) as volume:
+        sb = volume.superblock()
+        blkno = volume.lookup(sb.system_dir_blkno, HEARTBEAT_FILE, sb.cluster_size)
+        if blkno is None:
+            raise DiskError(f"{name}: the volume has no heartbeat system file")
+        inode = volume.inode(blkno, "the heartbeat file")
+        tree_depth, _count, used = EXTENT_LIST.unpack_from(inode, ID2)
+        if tree_depth != 0 or used != 1:
+            raise DiskError(f"{name}: the heartbeat file is not one contiguous extent")
+        _cpos, clusters, _reserved, _flags, first = EXTENT_REC.unpack_from(
+            inode, ID2 + EXTENT_LIST.size
+        )
+        sector = volume.sector_size()
+        if sb.block_size < sector:
+            raise DiskError(
+                f"{name}: block size {sb.block_size} is below the device's sector size {sector}"
+            )
+        if clusters * sb.cluster_size // sb.block_size < MAX_NODES:
+            raise DiskError(f"{name}: the heartbeat file is too small for {MAX_NODES} nodes")
+        return Region(
+            uuid=sb.uuid,
+            device=name,
+            block_bytes=sector,
+            start_block=first * sb.block_size // sector,
+            blocks=MAX_NODES,
+        )
+
+
+# -- finding a volume by its UUID ---------------------------------------------
+
+
+def block_devices(system: System) -> list[str]:
+    """Every block device and partition the kernel lists in /sys/block, as /dev paths."""
+    found = []
+    for disk in system.listdir("/sys/block"):
+        if _size(system, f"/sys/block/{disk}") > 0:
+            found.append(disk)
+        for part in system.listdir(f"/sys/block/{disk}"):
+            base = f"/sys/block/{disk}/{part}"
+            if system.exists(f"{base}/partition") and _size(system, base) > 0:
+                found.append(part)
+    # The kernel writes '/' in a device name as '!' (cciss!c0d0).
+    return ["/dev/" + name.replace("!", "/") for name in found]
+
+
+def _size(system: System, sysdir: str) -> int:
+    value = system.read_attribute(f"{sysdir}/size")
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def find_device(system: System, uuid: str) -> str | None:
+    """The block device (root-relative /dev path) holding the OCFS2 volume ``uuid``.
+
+    Devices that cannot be read (no medium, no permission) or hold no OCFS2
+    volume are passed over.
+    """
+    wanted = uuid.replace("-", "").upper()
+    for device in block_devices(system):
+        try:
+            found = read_superblock(str(system.path(device)), device)
+        except DiskError:
+            continue
+        if found.uuid == wanted:
+            return device
+    return None
+
+
+def find_region(system: System, uuid: str) -> Region:
+    """The heartbeat region of the volume ``uuid``, found among the block devices."""
+    device = find_device(system, uuid)
+    if device is None:
+        raise DiskError(f"heartbeat region {uuid.upper()}: no block device holds this volume")
+    return heartbeat_region(str(system.path(device)), device)
+
+
+__all__ = [
+    "DiskError",
+    "Region",
+    "Superblock",
+    "block_devices",
+    "find_device",
+    "find_region",
+    "heartbeat_region",
+    "read_superblock",
+]
