@@ -64,6 +64,9 @@ DIRENT = struct.Struct("<QHBB")
 
 HEARTBEAT_FILE = b"heartbeat"
 MAX_TREE_DEPTH = 8
+# A system directory holds a few thousand entries at most: a damaged extent
+# tree must not make the scan read the whole disk.
+MAX_BLOCK_READS = 20000
 
 
 class DiskError(O2cbError):
@@ -117,6 +120,7 @@ class Volume:
         except OSError as error:
             raise DiskError(f"{self.shown}: cannot open: {error.strerror}") from None
         self.block_size = MIN_SECTOR_SIZE
+        self.reads = 0
 
     def __enter__(self) -> Volume:
         return self
@@ -129,11 +133,16 @@ class Volume:
             data = os.pread(self.fd, length, offset)
         except OSError as error:
             raise DiskError(f"{self.shown}: read failed: {error.strerror}") from None
+        except OverflowError:  # a damaged block number far past any device
+            data = b""
         if len(data) < length:
             raise DiskError(f"{self.shown}: truncated: nothing to read at byte {offset}")
         return data
 
     def block(self, blkno: int) -> bytes:
+        self.reads += 1
+        if self.reads > MAX_BLOCK_READS:
+            raise DiskError(f"{self.shown}: corrupt metadata (too many blocks to read)")
         return self.pread(blkno * self.block_size, self.block_size)
 
     def sector_size(self) -> int:
