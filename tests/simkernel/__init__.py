@@ -15,10 +15,12 @@ the tool should meet (modules loaded, volumes mounted, ...).
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from . import globalhb
 from .engine import (
     HIDDEN_CONFIGFS,
     PROFILES,
@@ -39,6 +41,7 @@ __all__ = [
     "SITE_DIR",
     "STATE_DIR",
     "CommandError",
+    "Holder",
     "SimKernel",
     "two_node_cluster_conf",
 ]
@@ -239,6 +242,50 @@ class SimKernel:
         self.load("ocfs2")
         self.mount("ocfs2", mountpoint_rel, device=device)
 
+    # -- global heartbeat and userdlm (globalhb.py has the rules) --------------
+
+    def add_volume(
+        self, device: str, uuid: str, global_heartbeat: bool = True, image: Path | None = None
+    ) -> Path:
+        """Make ``device`` (root-relative, "/dev/sdc") an OCFS2 volume with this UUID.
+
+        Its device file is ``image`` (say, one made by mkfs.ocfs2) when given,
+        else an empty file; mounting it follows the heartbeat mode rules.
+        """
+        node = self.path(device)
+        node.parent.mkdir(parents=True, exist_ok=True)
+        if image is not None:
+            node.unlink(missing_ok=True)
+            node.symlink_to(Path(image).resolve())
+        elif not node.exists():
+            node.touch()
+        self._change(
+            lambda kernel: globalhb.add_volume(kernel.state, device, uuid, global_heartbeat)
+        )
+        return node
+
+    def start_region(self, cluster: str, uuid: str, device: str, **parameters: int) -> None:
+        """A running global heartbeat region for ``uuid`` on ``device``, as o2cb would start it."""
+        kernel = self._kernel()
+        if cluster not in kernel.cluster_names():
+            raise RuntimeError(f"no configfs cluster {cluster!r} to start a region in")
+        region = kernel.configfs_dir() / "cluster" / cluster / "heartbeat" / uuid.upper()
+        if not region.is_dir():
+            kernel.make_region_dir(cluster, uuid.upper())
+        globalhb.start_region(region, device, **parameters)
+        kernel.save()
+
+    def hold(self, path_rel: str) -> Holder:
+        """A live process holding ``path_rel`` open (created if missing), until released."""
+        return Holder(self.path(path_rel))
+
+    def hold_dlm(self, domain: str = "o2cbtest", lock: str = "M0000000000000000000001") -> Holder:
+        """A userdlm client: a domain directory under the mounted /dlm with a lock held open."""
+        if not self.is_mounted("/dlm"):
+            raise RuntimeError("ocfs2_dlmfs is not mounted at /dlm")
+        self.path(f"/dlm/{domain}").mkdir(exist_ok=True)
+        return self.hold(f"/dlm/{domain}/{lock}")
+
     def write_config(self, text: str, path: str = "/etc/default/o2cb") -> Path:
         target = self.path(path)
         write_file(target, text)
@@ -256,6 +303,51 @@ class SimKernel:
 
     def __repr__(self) -> str:
         return f"SimKernel({str(self.root)!r})"
+
+
+# The holding process quits on its own when the test process is gone.
+_HOLDER = """
+import os, sys, time
+parent = os.getppid()
+handle = open(sys.argv[1], "a")
+print("holding", flush=True)
+while os.getppid() == parent:
+    time.sleep(0.2)
+"""
+
+
+class Holder:
+    """A child process with a file open; ``release()`` (or leaving ``with``) ends it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "holding":
+            self.release()
+            raise RuntimeError(f"could not hold {path} open")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def release(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+    def __enter__(self) -> Holder:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
 
 
 def two_node_cluster_conf(hostname: str = "node1", name: str = "ocfs2") -> str:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import globalhb
 from .engine import STATE_FILE, CommandError, Kernel, read_value, write_file
 
 _MAX_NODES = 255
@@ -169,8 +170,8 @@ def _write(target: _Target, value: str) -> str | None:
         return _write_heartbeat(target, parts[3], page)
     if len(parts) == 5 and parts[2] == "node":
         return _write_node(target, parts[1], parts[3], parts[4], page)
-    if len(parts) == 5 and parts[2] == "heartbeat" and parts[4] == "pid":
-        raise _fail(errno.EACCES, path)
+    if len(parts) == 5 and parts[2] == "heartbeat":
+        return globalhb.write_region_attribute(target.file.parent, parts[4], page)
     return None
 
 
@@ -219,10 +220,7 @@ def _write_cluster(target: _Target, attribute: str, page: str) -> str | None:
 def _write_heartbeat(target: _Target, attribute: str, page: str) -> str | None:
     path = target.path
     if attribute == "mode":
-        mode = (page[:-1] if page.endswith("\n") else page).lower()
-        if mode not in ("local", "global"):
-            raise _fail(errno.EINVAL, path)
-        return mode
+        return globalhb.write_mode(target.kernel.state, target.file.parent, page)
     if attribute == "dead_threshold":
         number = _strtoul(page, 10)
         if number is None:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import globalhb
+
 KERNEL_VERSION = "6.1.0-56-amd64"
 STATE_DIR = ".simkernel"
 STATE_FILE = f"{STATE_DIR}/state.json"
@@ -379,6 +381,7 @@ class Kernel:
             self.state["plugins"] = []
         elif name == "ocfs2_nodemanager":
             shutil.rmtree(self.configfs_dir() / "cluster", ignore_errors=True)
+            globalhb.forget_mode(self.state)
             legacy = self.root / "proc/fs/ocfs2_nodemanager"
             if legacy.exists():
                 shutil.rmtree(legacy)
@@ -451,6 +454,8 @@ class Kernel:
         (path / "node").mkdir()
         (path / "heartbeat").mkdir()
         for attribute, value in self.profile.heartbeat_attributes:
+            if attribute == "mode":
+                value = globalhb.current_mode(self.state)
             write_file(path / "heartbeat" / attribute, f"{value}\n")
         return path
 
@@ -542,9 +547,13 @@ class Kernel:
                 f"(already at {self.state['configfs_at']})",
                 32,
             )
-        region = None
+        region, pins = None, []
         if fstype == "ocfs2":
-            region = self._join_heartbeat(device)
+            info = globalhb.volume(self.state, device)
+            if info and info["global"]:
+                pins = self._join_global(device, mountpoint)
+            else:
+                region = self._join_heartbeat(device)
         self._shadow(relative, target)
         if fstype == "configfs":
             hidden = self.root / HIDDEN_CONFIGFS
@@ -554,6 +563,9 @@ class Kernel:
         mount = {"device": device, "given": mountpoint, "relative": relative, "fstype": fstype}
         if region:
             mount["region"] = region
+        if pins:
+            mount["pins"] = pins
+            self.state["held_regions"].extend(pins)
         self.state["mounts"].append(mount)
         self._update_active_plugin()
 
@@ -563,20 +575,38 @@ class Kernel:
             raise CommandError(
                 "mount.ocfs2: Unable to access cluster service while trying initialize cluster", 1
             )
-        uuid = hashlib.md5(device.encode()).hexdigest().upper()
+        try:
+            globalhb.refuse_local_join(self.state)
+        except ValueError as error:
+            raise CommandError(str(error), 1) from None
+        info = globalhb.volume(self.state, device)
+        uuid = info["uuid"] if info else hashlib.md5(device.encode()).hexdigest().upper()
         if (self.configfs_dir() / "cluster" / clusters[0] / "heartbeat" / uuid).exists():
             raise CommandError(f"mount.ocfs2: Device or resource busy while mounting {device}", 1)
         self.make_region_dir(clusters[0], uuid, held=True)
         return f"{clusters[0]}/heartbeat/{uuid}"
+
+    def _join_global(self, device: str, mountpoint: str) -> list[str]:
+        clusters = self.cluster_names()
+        if not clusters:
+            raise CommandError(
+                "mount.ocfs2: Unable to access cluster service while trying initialize cluster", 1
+            )
+        try:
+            return globalhb.join(
+                self.state, self.configfs_dir() / "cluster" / clusters[0], device, mountpoint
+            )
+        except ValueError as error:
+            raise CommandError(f"{error}", 1) from None
 
     def umount(self, mountpoint: str) -> None:
         relative = self.relative(mountpoint)
         mount = self.find_mount(relative)
         if mount is None:
             raise CommandError(f"umount: {mountpoint}: not mounted.", 32)
-        if relative in self.state["busy"]:
-            raise CommandError(f"umount: {mountpoint}: target is busy.", 32)
         target = self.root / relative.lstrip("/")
+        if relative in self.state["busy"] or globalhb.holders(target):
+            raise CommandError(f"umount: {mountpoint}: target is busy.", 32)
         if mount["fstype"] == "configfs":
             hidden = self.root / HIDDEN_CONFIGFS
             for child in target.iterdir():
@@ -588,6 +618,9 @@ class Kernel:
                     shutil.rmtree(child)
                 else:
                     child.unlink()
+        self.state["held_regions"] = globalhb.release(
+            self.state["held_regions"], mount.get("pins", [])
+        )
         region = mount.get("region")
         if region:
             self.state["held_regions"] = [r for r in self.state["held_regions"] if r != region]
