@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from . import harness, twonode, twonode_guest
+from . import twonode, twonode_guest
 from .harness import Boot, ScenarioResult
 
 pytestmark = [pytest.mark.realkernel, pytest.mark.twonode]
@@ -33,7 +33,7 @@ HEX = re.compile(r"[0-9a-f]{64}")
 
 @pytest.fixture(scope="module")
 def pair() -> dict[str, Boot]:
-    harness.require_bed()
+    twonode.require_pair()
     return twonode.boot_pair(SCENARIOS)
 
 

@@ -79,3 +79,17 @@ def test_cluster_conf_names_both_nodes() -> None:
     for name, address, number in twonode_guest.NODES.values():
         assert f"name = {name}" in text and f"ip_address = {address}" in text
         assert f"number = {number}" in text
+
+
+def test_missing_ip_skips_outside_ci_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(twonode.harness, "missing_prerequisites", lambda: [])
+    real_which = twonode.shutil.which
+    monkeypatch.setattr(
+        twonode.shutil, "which", lambda name, *a, **k: None if name == "ip" else real_which(name)
+    )
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="iproute2"):
+        twonode.require_pair()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="iproute2"):
+        twonode.require_pair()

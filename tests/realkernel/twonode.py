@@ -28,6 +28,18 @@ DISK_SIZE = 256 << 20
 ROLES = ("a", "b")
 
 
+def require_pair() -> None:
+    """Skip (fail under CI) when the bed, or what the second node needs, is missing."""
+    import pytest
+
+    harness.require_bed()
+    if not shutil.which("ip"):
+        reason = "two-node bed unavailable: ip not found (apt-get install iproute2)"
+        if harness.in_ci():
+            pytest.fail(reason + " (CI is set: install it with .ci/install-realkernel)")
+        pytest.skip(reason)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
