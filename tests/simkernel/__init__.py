@@ -250,15 +250,24 @@ class SimKernel:
         """Make ``device`` (root-relative, "/dev/sdc") an OCFS2 volume with this UUID.
 
         Its device file is ``image`` (say, one made by mkfs.ocfs2) when given,
-        else an empty file; mounting it follows the heartbeat mode rules.
+        else an empty file, and /sys/block lists it; mounting it follows the
+        heartbeat mode rules.
         """
         node = self.path(device)
         node.parent.mkdir(parents=True, exist_ok=True)
         if image is not None:
+            # A hard link: a descriptor opened through it names the device
+            # (/proc/self/fd), as the kernel's region shows the bdev's name.
             node.unlink(missing_ok=True)
-            node.symlink_to(Path(image).resolve())
+            try:
+                os.link(image, node)
+            except OSError:
+                node.symlink_to(Path(image).resolve())
         elif not node.exists():
             node.touch()
+        # Listed in /sys/block as the kernel lists a disk, size in 512-byte sectors.
+        sectors = max(node.stat().st_size // 512, 1)
+        write_file(self.path(f"/sys/block/{node.name}/size"), f"{sectors}\n")
         self._change(
             lambda kernel: globalhb.add_volume(kernel.state, device, uuid, global_heartbeat)
         )
