@@ -34,6 +34,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-count", action="store_true",
                         help="skip the extra run that counts processes")
     parser.add_argument("--ours-only", action="store_true", help="do not run the reference")
+    parser.add_argument("--reference", type=Path, default=REFERENCE_SCRIPT,
+                        help="the reference init script (default: %(default)s)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     return parser.parse_args(argv)
 
@@ -90,11 +92,11 @@ def main(argv: list[str]) -> int:
 def run(args: argparse.Namespace, cases: list, fake: FakeRoot, workdir: Path) -> int:
     scratch = workdir / "scratch"
     scratch.mkdir()
-    fake.build()
+    fake.build(args.reference)
     fake.mount_host_tree()
     impls = implementations(fake, ours_command())
-    if args.ours_only or not REFERENCE_SCRIPT.is_file():
-        print(f"{REFERENCE_SCRIPT} not run: timing ours alone", file=sys.stderr)
+    if args.ours_only or not args.reference.is_file():
+        print(f"{args.reference} not run: timing ours alone", file=sys.stderr)
         del impls[REFERENCE]
     print(f"ours: {' '.join(impls[OURS].command[:-2])}", file=sys.stderr)
     bench = Bench(fake, impls, scratch)

@@ -93,8 +93,8 @@ class FakeRoot:
 
     # -- building ------------------------------------------------------------
 
-    def build(self) -> None:
-        """Lay out the directories, tools and the compiled shim (no mounts)."""
+    def build(self, reference: Path = REFERENCE_SCRIPT) -> None:
+        """Lay out the directories, tools and the compiled helpers (no mounts)."""
         for directory in (
             "proc/sys/kernel", "sys/kernel/config", "sys/kernel/debug", "sys/fs",
             "etc/default", "etc/ocfs2", "etc/init.d", "dlm", "run", "tmp", "dev",
@@ -109,8 +109,8 @@ class FakeRoot:
         if Path("/etc/alternatives").is_dir() and not self.path("etc/alternatives").exists():
             # awk, for one, is a link through /etc/alternatives on Debian.
             shutil.copytree("/etc/alternatives", self.path("etc/alternatives"), symlinks=True)
-        if REFERENCE_SCRIPT.is_file():
-            shutil.copy2(REFERENCE_SCRIPT, self.path("etc/init.d/o2cb"))
+        if reference.is_file():
+            shutil.copy2(reference, self.path("etc/init.d/o2cb"))
         kernel = self.bench / "bin" / "fakekernel"
         shutil.copy2(HERE / "fakekernel.sh", kernel)
         kernel.chmod(0o755)
