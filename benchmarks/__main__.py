@@ -95,6 +95,13 @@ def run(args: argparse.Namespace, cases: list, fake: FakeRoot, workdir: Path) ->
     fake.build(args.reference)
     fake.mount_host_tree()
     impls = implementations(fake, ours_command())
+    check = subprocess.run([*impls[OURS].command[:-2], "--version"], capture_output=True,
+                           text=True, env=impls[OURS].env, check=False)
+    if check.returncode != 0:
+        raise SetupError(
+            f"ours does not run ({' '.join(impls[OURS].command[:-2])}): "
+            f"{(check.stderr or check.stdout).strip().splitlines()[-1:]}; install it: pip install ."
+        )
     if args.ours_only or not args.reference.is_file():
         print(f"{args.reference} not run: timing ours alone", file=sys.stderr)
         del impls[REFERENCE]
