@@ -3,7 +3,7 @@
 #   make test   install what the tests need, then run all of them
 PYTHON ?= python3
 
-.PHONY: setup test test-fast demo lint
+.PHONY: setup test test-fast demo lint bench bench-realkernel
 
 setup:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -21,6 +21,14 @@ test-fast:
 
 demo: setup
 	$(PYTHON) -m tests.realkernel.demo
+
+# Ours against Debian's /etc/init.d/o2cb on a fake kernel (root; gcc, ocfs2-tools)
+bench:
+	$(PYTHON) -m benchmarks $(BENCH_ARGS)
+
+# The same comparison on Debian's real kernel under qemu: ratios only
+bench-realkernel:
+	$(PYTHON) -m benchmarks.realkernel $(BENCH_ARGS)
 
 lint:
 	ruff check .
