@@ -46,12 +46,6 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-# click >= 8.2 reports "no verb given" as a UsageError whose text is the help: keep it.
-_KEEP: tuple[type[Exception], ...] = tuple(
-    filter(None, [getattr(click.exceptions, "NoArgsIsHelpError", None)])
-)
-
-
 class UsageLine(click.UsageError):
     """A usage error shown as one line on stderr, like every other failure."""
 
@@ -70,13 +64,20 @@ def usage_lines() -> Iterator[None]:
     try:
         yield
     except click.UsageError as error:
-        if isinstance(error, (UsageLine, *_KEEP)):
+        if isinstance(error, UsageLine):
             raise
         raise UsageLine(error) from None
 
 
 class O2cbGroup(click.Group):
     """Parses the global options and the verbs; usage errors become one line (exit 2)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # No verb: the help on stderr and exit 2, whatever click's version does by default.
+        if not args and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), err=True)
+            ctx.exit(ExitCode.USAGE)
+        return super().parse_args(ctx, args)
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         with usage_lines():

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from configobj import ConfigObj, ConfigObjError
 
-from .errors import ConfigError, O2cbError, StepError
+from .errors import ConfigError, O2cbError, StepError, shown
 from .report import Reporter
 from .system import System
 
@@ -110,27 +110,27 @@ def valid_cluster_name(name: str) -> bool:
 
 def parse_enabled(text: str) -> bool:
     if text not in ("true", "false"):
-        raise ValueError(f"Invalid O2CB_ENABLED value: {text} (must be true or false)")
+        raise ValueError(f"Invalid O2CB_ENABLED value: {shown(text)} (must be true or false)")
     return text == "true"
 
 
 def parse_stack(text: str) -> str:
     if text not in STACKS:
-        raise ValueError(f"Invalid cluster stack: {text} (one of {', '.join(STACKS)})")
+        raise ValueError(f"Invalid cluster stack: {shown(text)} (one of {', '.join(STACKS)})")
     return text
 
 
 def parse_cluster(text: str) -> str:
     if text and not valid_cluster_name(text):
         raise ValueError(
-            f"Invalid cluster name: {text} (1 to {CLUSTER_NAME_MAX} letters and digits)"
+            f"Invalid cluster name: {shown(text)} (1 to {CLUSTER_NAME_MAX} letters and digits)"
         )
     return text
 
 
 def parse_number(option: Option, text: str) -> int:
     if not re.fullmatch(r"[0-9]+", text):
-        raise ValueError(f"Invalid {option.name} value: {text}")
+        raise ValueError(f"Invalid {option.name} value: {shown(text)}")
     number = int(text)
     if number < option.minimum:
         raise ValueError(f"{option.name} cannot be less than {option.minimum}")

@@ -14,6 +14,7 @@ expects ``ctx.obj`` to have ``system`` and ``config_path``, and optionally
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NoReturn
@@ -22,7 +23,7 @@ import click
 
 from . import config
 from .config import OPTION_BY_KEY, Settings, set_enabled
-from .errors import ExitCode, InvalidValueError, O2cbError, StepFailed
+from .errors import ExitCode, InvalidValueError, O2cbError, StepFailed, shown
 from .system import System
 
 __all__ = ["configure", "run", "set_enabled", "QUESTIONS", "Aborted"]
@@ -48,7 +49,7 @@ def _answer_enabled(text: str) -> bool:
         return True
     if answer in ("n", "no"):
         return False
-    raise ValueError(f"Invalid answer: {text}")
+    raise ValueError(f"Invalid answer: {shown(text)}")
 
 
 def _answer_cluster(text: str) -> str:
@@ -97,12 +98,32 @@ QUESTIONS: tuple[Question, ...] = (
 )
 
 
+ANSWER_MAX = 4096  # longer lines are not answers; read no further than this
+
+
 def read_answer(prompt: str) -> str:
-    """Show PROMPT and read one line; Aborted on end of input or Ctrl-C."""
+    """Show PROMPT and read one line; Aborted on end of input or Ctrl-C.
+
+    Every question reads from the same stream object, sys.stdin's byte
+    buffer, so the answers piped in after this one stay buffered for the
+    next question.  Bytes that are not UTF-8 become U+FFFD, which no
+    question accepts.
+    """
     click.echo(prompt, nl=False)
+    stream = sys.stdin
+    if stream is None:
+        raise Aborted()
     try:
-        line = click.get_text_stream("stdin").readline()
-    except KeyboardInterrupt:
+        raw = getattr(stream, "buffer", None)
+        if raw is not None:
+            data = raw.readline(ANSWER_MAX)
+            tail = data
+            while len(tail) == ANSWER_MAX and not tail.endswith(b"\n"):
+                tail = raw.readline(ANSWER_MAX)  # the rest of an overlong line
+            line = data.decode("utf-8", errors="replace")
+        else:
+            line = stream.readline()
+    except (KeyboardInterrupt, OSError, ValueError):
         raise Aborted() from None
     if not line:
         raise Aborted()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from clirunner import runner
 
 from o2cb_init import config
 from o2cb_init import configure as configure_module
@@ -66,13 +67,6 @@ def make_cli(obj: object) -> click.Group:
 
     cli.add_command(configure)
     return cli
-
-
-def runner() -> CliRunner:
-    try:
-        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
-    except TypeError:
-        return CliRunner()
 
 
 @pytest.fixture

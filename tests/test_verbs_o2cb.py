@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from clirunner import invoke
 from simkernel import SimKernel
 
 from o2cb_init.baseline import BASELINE_FILE
@@ -81,9 +81,7 @@ class Run:
 
 
 def o2cb(sim: SimKernel, *args: str) -> Run:
-    result = CliRunner().invoke(cli, ["--root", str(sim.root), *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
+    result = invoke(cli, ["--root", str(sim.root), *args])
     return Run(result.exit_code, result.stdout, result.stderr)
 
 
