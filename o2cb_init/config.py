@@ -103,9 +103,30 @@ def format_value(value: object) -> str:
     return str(value)
 
 
+CLUSTER_NAME_RULE = f"1 to {CLUSTER_NAME_MAX} letters, digits, '-' or '_'"
+
+
 def valid_cluster_name(name: str) -> bool:
-    """o2cb cluster names: 1 to 16 letters and digits."""
-    return bool(re.fullmatch(rf"[A-Za-z0-9]{{1,{CLUSTER_NAME_MAX}}}", name))
+    """A name the kernel takes as an o2nm cluster and ocfs2 stores on disk.
+
+    The on-disk field is OCFS2_CLUSTER_NAME_LEN (16) bytes; the name is a
+    configfs directory, so '/', '.' and the like would make it a path.
+    """
+    return bool(re.fullmatch(rf"[A-Za-z0-9_-]{{1,{CLUSTER_NAME_MAX}}}", name, re.ASCII))
+
+
+def bounded_int(text: str, low: int, high: int) -> int:
+    """The decimal TEXT as a number in LOW..HIGH; ValueError (a short reason) if not.
+
+    A text of any length is judged without converting more digits than
+    HIGH has, so thousands of digits are simply out of range.
+    """
+    if not re.fullmatch(r"[0-9]+", text, re.ASCII):
+        raise ValueError(f"'{shown(text)}' is not a number")
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(high)) or not low <= int(digits) <= high:
+        raise ValueError(f"{shown(text)} is out of range ({low} to {high})")
+    return int(digits)
 
 
 def parse_enabled(text: str) -> bool:
@@ -123,19 +144,20 @@ def parse_stack(text: str) -> str:
 def parse_cluster(text: str) -> str:
     if text and not valid_cluster_name(text):
         raise ValueError(
-            f"Invalid cluster name: {shown(text)} (1 to {CLUSTER_NAME_MAX} letters and digits)"
+            f"Invalid cluster name: {shown(text)} ({CLUSTER_NAME_RULE})"
         )
     return text
 
 
 def parse_number(option: Option, text: str) -> int:
-    if not re.fullmatch(r"[0-9]+", text):
+    if not re.fullmatch(r"[0-9]+", text, re.ASCII):
         raise ValueError(f"Invalid {option.name} value: {shown(text)}")
-    number = int(text)
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(VALUE_MAX)) or int(digits) > VALUE_MAX:
+        raise ValueError(f"{option.name} cannot be more than {VALUE_MAX}")
+    number = int(digits)
     if number < option.minimum:
         raise ValueError(f"{option.name} cannot be less than {option.minimum}")
-    if number > VALUE_MAX:
-        raise ValueError(f"{option.name} cannot be more than {VALUE_MAX}")
     return number
 
 
@@ -290,7 +312,7 @@ class ConfigFile:
             first = document.entries.get(entry.key)
             if first is not None:
                 raise ConfigError(
-                    f"{path}:{entry.line}: duplicate key {entry.key}"
+                    f"{path}:{entry.line}: duplicate key {shown(entry.key)}"
                     f" (already set on line {first.line})"
                 )
             document.entries[entry.key] = entry
@@ -306,7 +328,7 @@ class ConfigFile:
         except ConfigObjError as error:
             line = getattr(error, "line_number", None)
             where = f"{self.path}:{line}" if line else self.path
-            raise ConfigError(f"{where}: {error}") from None
+            raise ConfigError(f"{where}: {shown(str(error), 80)}") from None
         for key, entry in self.entries.items():
             if key not in OPTION_BY_KEY:
                 continue
@@ -402,8 +424,7 @@ def _scan_line(line: str, index: int, path: str) -> Entry | None:
     where = f"{path}:{index + 1}"
     match = _ASSIGNMENT.fullmatch(line)
     if match is None:
-        shown = stripped if len(stripped) <= 40 else stripped[:37] + "..."
-        raise ConfigError(f"{where}: expected KEY=value, found '{shown}'")
+        raise ConfigError(f"{where}: expected KEY=value, found '{shown(stripped)}'")
     key, rest = match["key"], match["rest"]
     value = _VALUE.match(rest)
     assert value is not None  # the bare alternative matches the empty string
@@ -416,7 +437,7 @@ def _scan_line(line: str, index: int, path: str) -> Entry | None:
             reason = "unterminated quote"
         else:
             reason = "a value must be one word, or quoted, without $ or backquotes"
-        raise ConfigError(f"{where}: invalid value for {key}: {reason}")
+        raise ConfigError(f"{where}: invalid value for {shown(key)}: {reason}")
     if value["dq"] is not None:
         text, quote = value["dq"], '"'
     elif value["sq"] is not None:

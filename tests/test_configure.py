@@ -189,7 +189,7 @@ REFUSALS = [
     (0, "maybe", "Invalid answer: maybe"),
     (1, "foo", "Invalid cluster stack: foo"),
     (1, "heartbeat", "Invalid cluster stack: heartbeat"),
-    (2, "my-cluster", "Invalid cluster name: my-cluster"),
+    (2, "my.cluster", "Invalid cluster name: my.cluster"),
     (2, "a" * 17, "Invalid cluster name"),
     (3, "abc", "Invalid heartbeat dead threshold value: abc"),
     (3, "6", "heartbeat dead threshold cannot be less than 7"),

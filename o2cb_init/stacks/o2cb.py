@@ -73,12 +73,13 @@ class O2cbStack(Stack):
 
     def local_node_name(self, layout: ClusterConf) -> str:
         hostname = self.system.hostname()
-        if layout.local_node(hostname) is None:
+        node = layout.local_node(hostname)
+        if node is None:
             raise StepError(
                 f"This node ({hostname}) is not a node of cluster {layout.name} "
                 f"in {clusterconf.CLUSTER_CONF}"
             )
-        return hostname
+        return node.name
 
     def check_online(self, cluster: str) -> None:
         if not self.is_online(cluster):
