@@ -217,3 +217,30 @@ def test_start_then_status_from_a_shell(machine: SimKernel) -> None:
     assert lines[0] == 'Loading filesystem "configfs": OK'
     assert "Setting O2CB cluster timeouts : OK" in lines
     assert machine.tree()["ocfs2/node/node1/local"] == "1"
+
+
+# -- which node is this host -----------------------------------------------------
+
+
+@pytest.mark.parametrize("hostname", ["NODE1", "node1.example.com", "Node1.Example.Com"])
+def test_the_local_node_is_the_host_name_up_to_a_dot_ignoring_case(
+    machine: SimKernel, hostname: str
+) -> None:
+    machine.set_hostname(hostname)
+    result = invoke("--root", str(machine.root), "start")
+    assert result.exit_code == 0, result.stderr
+    assert machine.tree()["ocfs2/node/node1/local"] == "1"
+    assert machine.tree()["ocfs2/node/node2/local"] == "0"
+
+
+@pytest.mark.parametrize("hostname", ["node", "node10", "xnode1.example.com"])
+def test_a_host_not_in_the_layout_exits_6_with_nothing_loaded(
+    machine: SimKernel, hostname: str
+) -> None:
+    machine.set_hostname(hostname)
+    before = machine.snapshot()
+    result = invoke("--root", str(machine.root), "start")
+    assert result.exit_code == 6
+    assert_one_line_error(result)
+    assert f"This node ({hostname}) is not a node of cluster ocfs2" in result.stderr
+    assert machine.snapshot() == before
