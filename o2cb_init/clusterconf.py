@@ -20,6 +20,7 @@ Every problem is a ConfigError naming the file and the line.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -236,6 +237,13 @@ def parse(text: str, path: str = CLUSTER_CONF) -> dict[str, ClusterConf]:
     return clusters
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed(text: str, path: str) -> tuple[tuple[str, ClusterConf], ...]:
+    return tuple(parse(text, path).items())
+
+
 def load(system: System, path: str = CLUSTER_CONF) -> dict[str, ClusterConf]:
+    """The layout in PATH.  The file is read at every call, but a text already
+    parsed (the same run asking again) is not parsed twice."""
     text = read_protected(system, path, "the o2cb stack needs a cluster layout")
-    return parse(text, path)
+    return dict(_parsed(text, path))

@@ -200,3 +200,25 @@ def test_local_node_matches_the_host_name_up_to_a_dot_ignoring_case(
 ) -> None:
     found = LAYOUT.local_node(hostname)
     assert (found.name if found else None) == node
+
+
+def test_load_parses_a_text_once_and_sees_every_change(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_parse = clusterconf.parse
+
+    def counting(text: str, path: str = CLUSTER_CONF) -> dict[str, clusterconf.ClusterConf]:
+        calls.append(text)
+        return real_parse(text, path)
+
+    monkeypatch.setattr(clusterconf, "parse", counting)
+    text = GOOD + "cluster:\n\tname = once\n\tnode_count = 0\n"
+    put(system, text.encode())
+    first = clusterconf.load(system)
+    first.pop("ocfs2")  # the caller's dict is its own
+    assert clusterconf.load(system)["ocfs2"].node_count == 2
+    assert calls == [text]
+    put(system, text.replace("node_count = 0", "node_count = 1").encode())
+    assert clusterconf.load(system)["once"].node_count == 1
+    assert len(calls) == 2
