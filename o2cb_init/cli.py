@@ -13,7 +13,7 @@ import click
 
 from . import __version__, config, service
 from .configure import configure
-from .errors import ExitCode, NotRootError, O2cbError, StepFailed
+from .errors import ExitCode, NotRootError, O2cbError, StepFailed, shown
 from .report import Reporter
 from .stacks.base import Context
 from .system import System
@@ -41,15 +41,12 @@ class Session:
         return service.start(context, None) if enabled else service.stop(context, None)
 
 
+LINE_MAX = 400  # no error line is longer, whatever value it quotes
+
+
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"o2cb: {message}", err=True)
+    click.echo(f"o2cb: {shown(message, LINE_MAX)}", err=True)
     sys.exit(code)
-
-
-# click >= 8.2 reports "no verb given" as a UsageError whose text is the help: keep it.
-_KEEP: tuple[type[Exception], ...] = tuple(
-    filter(None, [getattr(click.exceptions, "NoArgsIsHelpError", None)])
-)
 
 
 class UsageLine(click.UsageError):
@@ -59,8 +56,8 @@ class UsageLine(click.UsageError):
         super().__init__(error.format_message(), error.ctx)
 
     def show(self, file: IO[str] | None = None) -> None:
-        text = self.format_message()
-        text = text if text.endswith((".", "?")) else f"{text}."
+        text = shown(self.format_message(), LINE_MAX)
+        text = text if text.endswith((".", "?", ")")) else f"{text}."
         where = self.ctx.command_path if self.ctx else "o2cb"
         click.echo(f"o2cb: {text} Try '{where} --help'.", err=True)
 
@@ -70,13 +67,20 @@ def usage_lines() -> Iterator[None]:
     try:
         yield
     except click.UsageError as error:
-        if isinstance(error, (UsageLine, *_KEEP)):
+        if isinstance(error, UsageLine):
             raise
         raise UsageLine(error) from None
 
 
 class O2cbGroup(click.Group):
     """Parses the global options and the verbs; usage errors become one line (exit 2)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # No verb: the help on stderr and exit 2, whatever click's version does by default.
+        if not args and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), err=True)
+            ctx.exit(ExitCode.USAGE)
+        return super().parse_args(ctx, args)
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         with usage_lines():
@@ -110,7 +114,7 @@ def run_verb(action: Callable[[Session], int], verb: str, changes: bool = True) 
 @click.version_option(__version__, prog_name="o2cb")
 @click.option(
     "--root", envvar="O2CB_ROOT", default="/", show_default=True,
-    type=click.Path(file_okay=False),
+    callback=lambda ctx, param, value: _root_directory(value),
     help="Treat DIR as the machine's root: /proc, /sys, /etc, /dlm and /run are read there.",
 )
 @click.option(
@@ -129,7 +133,24 @@ def cli(ctx: click.Context, root: str, config_path: str | None, verbose: bool,
     ctx.obj = Session(System(root=root, dry_run=dry_run, verbose=verbose), config_path)
 
 
-cluster_argument = click.argument("cluster", required=False)
+def _root_directory(value: str) -> str:
+    if not value:
+        raise click.BadParameter("an empty string is not a directory")
+    if not os.path.isdir(value):
+        raise click.BadParameter(f"'{shown(value)}' is not a directory")
+    return value
+
+
+def _cluster_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """CLUSTER names a directory in configfs: refuse anything but a valid name."""
+    if value is not None and not config.valid_cluster_name(value):
+        raise click.BadParameter(
+            f"'{shown(value)}' is not a cluster name ({config.CLUSTER_NAME_RULE})"
+        )
+    return value
+
+
+cluster_argument = click.argument("cluster", required=False, callback=_cluster_name)
 
 
 @cli.command()

@@ -20,17 +20,19 @@ Every problem is a ConfigError naming the file and the line.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 
-from .config import CLUSTER_NAME_MAX, read_protected, valid_cluster_name
-from .errors import ConfigError
+from .config import CLUSTER_NAME_RULE, bounded_int, read_protected, valid_cluster_name
+from .errors import ConfigError, shown
 from .system import System
 
 CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
 
 NODE_NUMBER_MAX = 254  # the kernel refuses 255 and above (ERANGE)
+IP_PORT_MAX = 65534  # the kernel refuses 0 (EINVAL) and 65535 and above (ERANGE)
 NODE_NAME_MAX = 64  # O2NM_MAX_NAME_LEN
 HEARTBEAT_MODES = ("local", "global")
 KINDS = ("cluster", "node", "heartbeat")
@@ -56,7 +58,18 @@ class ClusterConf:
     line: int = field(default=0, compare=False)
 
     def local_node(self, hostname: str) -> NodeConf | None:
-        return next((node for node in self.nodes if node.name == hostname), None)
+        """The node that is this host, matched as ocfs2-tools' o2cb tool matches it.
+
+        A node is this host when its name equals the host name up to a dot,
+        ignoring case: node ``node1`` is host ``Node1`` or ``node1.example.com``
+        (and node ``localhost`` is host ``localhost.localdomain``).
+        """
+        host = hostname.lower()
+        for node in self.nodes:
+            name = node.name.lower()
+            if host == name or host.startswith(name + "."):
+                return node
+        return None
 
 
 @dataclass
@@ -80,11 +93,13 @@ def _stanzas(text: str, path: str) -> list[_Stanza]:
         if not line[0].isspace():
             header = _HEADER.fullmatch(line)
             if header is None:
-                raise ConfigError(f"{where}: expected a stanza header such as 'node:'")
+                raise ConfigError(
+                    f"{where}: expected a stanza header such as 'node:', found '{shown(stripped)}'"
+                )
             kind = header["kind"]
             if kind not in KINDS:
                 raise ConfigError(
-                    f"{where}: unknown stanza '{kind}:' (expected {', '.join(KINDS)})"
+                    f"{where}: unknown stanza '{shown(kind)}:' (expected {', '.join(KINDS)})"
                 )
             stanzas.append(_Stanza(kind, number, {}))
             continue
@@ -92,12 +107,12 @@ def _stanzas(text: str, path: str) -> list[_Stanza]:
             raise ConfigError(f"{where}: setting outside of a stanza")
         setting = _SETTING.fullmatch(line)
         if setting is None:
-            raise ConfigError(f"{where}: expected 'key = value'")
+            raise ConfigError(f"{where}: expected 'key = value', found '{shown(stripped)}'")
         key, value = setting["key"], setting["value"]
         stanza = stanzas[-1]
         if key in stanza.values:
             raise ConfigError(
-                f"{where}: duplicate {key} in this {stanza.kind} stanza"
+                f"{where}: duplicate {shown(key)} in this {stanza.kind} stanza"
                 f" (already set on line {stanza.values[key][1]})"
             )
         stanza.values[key] = (value, number)
@@ -125,24 +140,23 @@ class _Reader:
 
     def integer(self, key: str, low: int, high: int) -> int:
         value = self.text(key)
-        if not re.fullmatch(r"[0-9]+", value):
-            raise self.fail(key, f"{key} '{value}' is not a number")
-        number = int(value)
-        if not low <= number <= high:
-            raise self.fail(key, f"{key} {number} is out of range ({low} to {high})")
-        return number
+        try:
+            return bounded_int(value, low, high)
+        except ValueError as error:
+            raise self.fail(key, f"{key} {error}") from None
 
 
 def _cluster(reader: _Reader) -> ClusterConf:
     name = reader.text("name")
     if not valid_cluster_name(name):
         raise reader.fail(
-            "name", f"name '{name}' is invalid (1 to {CLUSTER_NAME_MAX} letters and digits)"
+            "name", f"name '{shown(name)}' is invalid ({CLUSTER_NAME_RULE})"
         )
     mode = reader.text("heartbeat_mode", "local")
     if mode not in HEARTBEAT_MODES:
         raise reader.fail(
-            "heartbeat_mode", f"heartbeat_mode '{mode}' is not {' or '.join(HEARTBEAT_MODES)}"
+            "heartbeat_mode",
+            f"heartbeat_mode '{shown(mode)}' is not {' or '.join(HEARTBEAT_MODES)}",
         )
     return ClusterConf(
         name=name,
@@ -155,18 +169,20 @@ def _cluster(reader: _Reader) -> ClusterConf:
 def _node(reader: _Reader) -> NodeConf:
     name = reader.text("name")
     if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NODE_NAME_MAX - 1}}}", name):
-        raise reader.fail("name", f"name '{name}' is not a valid host name")
+        raise reader.fail("name", f"name '{shown(name)}' is not a valid host name")
     address = reader.text("ip_address")
     try:
         ipaddress.IPv4Address(address)
     except ValueError:
-        raise reader.fail("ip_address", f"ip_address '{address}' is not an IPv4 address") from None
+        raise reader.fail(
+            "ip_address", f"ip_address '{shown(address)}' is not an IPv4 address"
+        ) from None
     return NodeConf(
         name=name,
         cluster=reader.text("cluster"),
         number=reader.integer("number", 0, NODE_NUMBER_MAX),
         ip_address=address,
-        ip_port=reader.integer("ip_port", 1, 65535),
+        ip_port=reader.integer("ip_port", 1, IP_PORT_MAX),
         line=reader.stanza.line,
     )
 
@@ -204,7 +220,7 @@ def parse(text: str, path: str = CLUSTER_CONF) -> dict[str, ClusterConf]:
             members.append((reader, reader.text("cluster")))
     for reader, name in members:
         if name not in clusters:
-            raise reader.fail("cluster", f"names unknown cluster {name}")
+            raise reader.fail("cluster", f"names unknown cluster {shown(name)}")
         cluster = clusters[name]
         if reader.stanza.kind == "node":
             node = _node(reader)
@@ -213,12 +229,21 @@ def parse(text: str, path: str = CLUSTER_CONF) -> dict[str, ClusterConf]:
         else:  # heartbeat: a global heartbeat region
             region = reader.text("region")
             if not re.fullmatch(r"[0-9A-Fa-f]{1,64}", region):
-                raise reader.fail("region", f"region '{region}' is not a heartbeat region id")
+                raise reader.fail(
+                    "region", f"region '{shown(region)}' is not a heartbeat region id"
+                )
             regions = (*cluster.heartbeat_regions, region)
             clusters[name] = replace(cluster, heartbeat_regions=regions)
     return clusters
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed(text: str, path: str) -> tuple[tuple[str, ClusterConf], ...]:
+    return tuple(parse(text, path).items())
+
+
 def load(system: System, path: str = CLUSTER_CONF) -> dict[str, ClusterConf]:
+    """The layout in PATH.  The file is read at every call, but a text already
+    parsed (the same run asking again) is not parsed twice."""
     text = read_protected(system, path, "the o2cb stack needs a cluster layout")
-    return parse(text, path)
+    return dict(_parsed(text, path))

@@ -14,18 +14,19 @@ expects ``ctx.obj`` to have ``system`` and ``config_path``, and optionally
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import NoReturn
 
 import click
 
 from . import config
-from .config import OPTION_BY_KEY, Settings, set_enabled
+from .config import OPTIONS, Option, Settings, set_enabled
 from .errors import ExitCode, InvalidValueError, O2cbError, StepFailed
 from .system import System
 
-__all__ = ["configure", "run", "set_enabled", "QUESTIONS", "Aborted"]
+__all__ = ["configure", "run", "set_enabled", "Aborted"]
 
 INTRO = """\
 Configuring the O2CB driver.
@@ -42,67 +43,32 @@ class Aborted(Exception):
     """Ctrl-C or end of input while a question was waiting."""
 
 
-def _answer_enabled(text: str) -> bool:
-    answer = text.lower()
-    if answer in ("y", "yes"):
-        return True
-    if answer in ("n", "no"):
-        return False
-    raise ValueError(f"Invalid answer: {text}")
-
-
-def _answer_cluster(text: str) -> str:
-    return "" if text == "none" else config.parse_cluster(text)
-
-
-def _number(key: str) -> Callable[[str], object]:
-    option = OPTION_BY_KEY[key]
-    return lambda text: config.parse_number(option, text)
-
-
-@dataclass(frozen=True)
-class Question:
-    key: str
-    field: str
-    option: str  # the command-line option that answers it in advance
-    prompt: Callable[[Settings], str]
-    interpret: Callable[[str], object]  # ValueError with the reason on a bad answer
-
-
-def _timeout_prompt(key: str) -> Callable[[Settings], str]:
-    option = OPTION_BY_KEY[key]
-    return lambda s: (
-        f"Specify {option.name} (>={option.minimum}) [{getattr(s, option.field)}]: "
-    )
-
-
-QUESTIONS: tuple[Question, ...] = (
-    Question("O2CB_ENABLED", "enabled", "--enable/--disable",
-             lambda s: f"Load O2CB driver on boot (y/n) [{'y' if s.enabled else 'n'}]: ",
-             _answer_enabled),
-    Question("O2CB_STACK", "stack", "--stack",
-             lambda s: f"Cluster stack backing O2CB [{s.stack}]: ",
-             config.parse_stack),
-    Question("O2CB_BOOTCLUSTER", "bootcluster", "--cluster",
-             lambda s: f'Cluster to start on boot (Enter "none" to clear) [{s.bootcluster}]: ',
-             _answer_cluster),
-    Question("O2CB_HEARTBEAT_THRESHOLD", "heartbeat_threshold", "--heartbeat-threshold",
-             _timeout_prompt("O2CB_HEARTBEAT_THRESHOLD"), _number("O2CB_HEARTBEAT_THRESHOLD")),
-    Question("O2CB_IDLE_TIMEOUT_MS", "idle_timeout_ms", "--idle-timeout-ms",
-             _timeout_prompt("O2CB_IDLE_TIMEOUT_MS"), _number("O2CB_IDLE_TIMEOUT_MS")),
-    Question("O2CB_KEEPALIVE_DELAY_MS", "keepalive_delay_ms", "--keepalive-delay-ms",
-             _timeout_prompt("O2CB_KEEPALIVE_DELAY_MS"), _number("O2CB_KEEPALIVE_DELAY_MS")),
-    Question("O2CB_RECONNECT_DELAY_MS", "reconnect_delay_ms", "--reconnect-delay-ms",
-             _timeout_prompt("O2CB_RECONNECT_DELAY_MS"), _number("O2CB_RECONNECT_DELAY_MS")),
-)
+ANSWER_MAX = 4096  # longer lines are not answers; read no further than this
 
 
 def read_answer(prompt: str) -> str:
-    """Show PROMPT and read one line; Aborted on end of input or Ctrl-C."""
+    """Show PROMPT and read one line; Aborted on end of input or Ctrl-C.
+
+    Every question reads from the same stream object, sys.stdin's byte
+    buffer, so the answers piped in after this one stay buffered for the
+    next question.  Bytes that are not UTF-8 become U+FFFD, which no
+    question accepts.
+    """
     click.echo(prompt, nl=False)
+    stream = sys.stdin
+    if stream is None:
+        raise Aborted()
     try:
-        line = click.get_text_stream("stdin").readline()
-    except KeyboardInterrupt:
+        raw = getattr(stream, "buffer", None)
+        if raw is not None:
+            data = raw.readline(ANSWER_MAX)
+            tail = data
+            while len(tail) == ANSWER_MAX and not tail.endswith(b"\n"):
+                tail = raw.readline(ANSWER_MAX)  # the rest of an overlong line
+            line = data.decode("utf-8", errors="replace")
+        else:
+            line = stream.readline()
+    except (KeyboardInterrupt, OSError, ValueError):
         raise Aborted() from None
     if not line:
         raise Aborted()
@@ -124,19 +90,17 @@ def ask(settings: Settings, given: dict[str, object], err: Callable[[str], None]
     """Ask every question not answered by GIVEN (field -> value); the new settings."""
     settings = replace(settings, **given)  # type: ignore[arg-type]
     fixed = set(given)
-    for question in QUESTIONS:
-        if question.field in fixed:
+    for option in OPTIONS:
+        if option.field in fixed:
             continue
         while True:
-            answer = read_answer(question.prompt(settings))
+            answer = read_answer(option.prompt(getattr(settings, option.field)))
             try:
                 value = (
-                    getattr(settings, question.field)
-                    if answer == ""
-                    else question.interpret(answer)
+                    getattr(settings, option.field) if answer == "" else option.parse_answer(answer)
                 )
-                candidate = replace(settings, **{question.field: value})  # type: ignore[arg-type]
-                _cross_check(candidate, question.field, fixed)
+                candidate = replace(settings, **{option.field: value})  # type: ignore[arg-type]
+                _cross_check(candidate, option.field, fixed)
             except ValueError as error:
                 err(str(error))
                 continue
@@ -148,22 +112,16 @@ def ask(settings: Settings, given: dict[str, object], err: Callable[[str], None]
 def interpret_options(options: dict[str, object]) -> dict[str, object]:
     """Typed values of the options given (field -> value); InvalidValueError (exit 2)."""
     given: dict[str, object] = {}
-    for question in QUESTIONS:
-        raw = options.get(question.field)
+    for option in OPTIONS:
+        raw = options.get(option.field)
         if raw is None:
             continue
-        if isinstance(raw, bool):
-            given[question.field] = raw
-            continue
-        text = str(raw).strip()
         try:
-            if question.field == "bootcluster":
-                value: object = "" if text in ("", "none") else config.parse_cluster(text)
-            else:
-                value = question.interpret(text)
+            given[option.field] = (
+                raw if isinstance(raw, bool) else option.parse_answer(str(raw).strip())
+            )
         except ValueError as error:
-            raise InvalidValueError(f"{question.option.split('/')[0]}: {error}") from None
-        given[question.field] = value
+            raise InvalidValueError(f"{option.flag.split('/')[0]}: {error}") from None
     return given
 
 
@@ -208,45 +166,28 @@ def _fail(ctx: click.Context, message: str, code: int) -> NoReturn:
     raise AssertionError("unreachable")  # ctx.exit raises
 
 
+def _option_decorator(option: Option) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    if "/" in option.flag:  # a yes/no switch
+        return click.option(option.flag, option.field, default=None, help=option.description)
+    return click.option(option.flag, option.field, metavar=option.metavar,
+                        help=option.description)
+
+
+def _with_options(function: Callable[..., None]) -> Callable[..., None]:
+    """One click option per key of the schema, in the order of the questions."""
+    for option in reversed(OPTIONS):
+        function = _option_decorator(option)(function)
+    return function
+
+
 @click.command()
-@click.option("--enable/--disable", "enabled", default=None,
-              help="Start the cluster stack at boot, or not.")
-@click.option("--stack", metavar="NAME", help=f"Cluster stack: {', '.join(config.STACKS)}.")
-@click.option("--cluster", "bootcluster", metavar="NAME",
-              help="Cluster to start at boot ('none' or '' for none).")
-@click.option("--heartbeat-threshold", "heartbeat_threshold", metavar="N",
-              help="Heartbeat dead threshold (>=7).")
-@click.option("--idle-timeout-ms", "idle_timeout_ms", metavar="MS",
-              help="Network idle timeout in ms (>=5000).")
-@click.option("--keepalive-delay-ms", "keepalive_delay_ms", metavar="MS",
-              help="Network keepalive delay in ms (>=1000, below the idle timeout).")
-@click.option("--reconnect-delay-ms", "reconnect_delay_ms", metavar="MS",
-              help="Network reconnect delay in ms (>=2000).")
+@_with_options
 @click.option("-y", "--non-interactive", "non_interactive", is_flag=True,
               help="Ask nothing: values not given keep their current setting.")
 @click.pass_context
-def configure(
-    ctx: click.Context,
-    enabled: bool | None,
-    stack: str | None,
-    bootcluster: str | None,
-    heartbeat_threshold: str | None,
-    idle_timeout_ms: str | None,
-    keepalive_delay_ms: str | None,
-    reconnect_delay_ms: str | None,
-    non_interactive: bool,
-) -> None:
+def configure(ctx: click.Context, non_interactive: bool, **options: object) -> None:
     """Ask the on-boot questions, write the config file, then start or stop."""
     obj = ctx.obj
-    options: dict[str, object] = {
-        "enabled": enabled,
-        "stack": stack,
-        "bootcluster": bootcluster,
-        "heartbeat_threshold": heartbeat_threshold,
-        "idle_timeout_ms": idle_timeout_ms,
-        "keepalive_delay_ms": keepalive_delay_ms,
-        "reconnect_delay_ms": reconnect_delay_ms,
-    }
     try:
         code = run(
             obj.system,

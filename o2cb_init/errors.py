@@ -4,6 +4,23 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+SHOWN_MAX = 40  # characters of a value an error line repeats
+
+
+def shown(value: str, limit: int = SHOWN_MAX) -> str:
+    """VALUE as an error line may quote it: a long one cut, with its full length.
+
+    Every message that repeats something a user wrote goes through this, so
+    that one error stays one short line whatever was written; characters
+    that are not printable are shown escaped.
+    """
+    size = len(value.encode("utf-8", errors="surrogateescape"))
+    if not value.isprintable():  # a newline or escape sequence must not reach the terminal
+        value = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}... ({size} bytes)"
+
 
 class ExitCode(IntEnum):
     """LSB init-script exit codes (status uses 3 for "not running")."""

@@ -196,4 +196,4 @@ class System:
     def probe(self, message: str) -> None:
         """In verbose mode, say what is being looked at or done."""
         if self.verbose:
-            print(f"o2cb: {message}", file=self.log)
+            print(f"o2cb: {message}", file=self.log, flush=True)

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from clirunner import invoke as invoke_command
 from simkernel import SimKernel
 
 from o2cb_init import __version__
@@ -31,14 +32,11 @@ CHANGING = [verb for verb in VERBS if verb not in ("status", "online-status")]
 
 
 def invoke(*args: str) -> Result:
-    result = CliRunner().invoke(cli, list(args), prog_name="o2cb")
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
+    return invoke_command(cli, args, prog_name="o2cb")
 
 
 def assert_one_line_error(result: Result) -> None:
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.stdout + result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("o2cb: ")
 
@@ -92,10 +90,11 @@ def test_usage_errors_exit_2(machine: SimKernel, args: list[str]) -> None:
     assert machine.snapshot() == before
 
 
-def test_no_verb_shows_the_help() -> None:
+def test_no_verb_is_a_usage_error_with_the_help_on_stderr() -> None:
     result = invoke()
-    assert result.exit_code in (0, 2)  # click < 8.2 exits 0
-    assert "Usage: o2cb [OPTIONS] COMMAND" in result.output
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("Usage: o2cb [OPTIONS] COMMAND")
 
 
 # -- not root: exit 4 ------------------------------------------------------------
@@ -218,3 +217,30 @@ def test_start_then_status_from_a_shell(machine: SimKernel) -> None:
     assert lines[0] == 'Loading filesystem "configfs": OK'
     assert "Setting O2CB cluster timeouts : OK" in lines
     assert machine.tree()["ocfs2/node/node1/local"] == "1"
+
+
+# -- which node is this host -----------------------------------------------------
+
+
+@pytest.mark.parametrize("hostname", ["NODE1", "node1.example.com", "Node1.Example.Com"])
+def test_the_local_node_is_the_host_name_up_to_a_dot_ignoring_case(
+    machine: SimKernel, hostname: str
+) -> None:
+    machine.set_hostname(hostname)
+    result = invoke("--root", str(machine.root), "start")
+    assert result.exit_code == 0, result.stderr
+    assert machine.tree()["ocfs2/node/node1/local"] == "1"
+    assert machine.tree()["ocfs2/node/node2/local"] == "0"
+
+
+@pytest.mark.parametrize("hostname", ["node", "node10", "xnode1.example.com"])
+def test_a_host_not_in_the_layout_exits_6_with_nothing_loaded(
+    machine: SimKernel, hostname: str
+) -> None:
+    machine.set_hostname(hostname)
+    before = machine.snapshot()
+    result = invoke("--root", str(machine.root), "start")
+    assert result.exit_code == 6
+    assert_one_line_error(result)
+    assert f"This node ({hostname}) is not a node of cluster ocfs2" in result.stderr
+    assert machine.snapshot() == before

@@ -68,7 +68,7 @@ def test_heartbeat_mode_defaults_to_local_and_global_is_accepted() -> None:
 
 BAD = [
     # (replace this, with that, line, reason)
-    ("\tname = ocfs2\n", "\tname = my-cluster\n", 5, "cluster name 'my-cluster' is invalid"),
+    ("\tname = ocfs2\n", "\tname = my/cluster\n", 5, "cluster name 'my/cluster' is invalid"),
     ("\tname = ocfs2\n", "\tname = abcdefghijklmnopq\n", 5, "is invalid"),
     ("\tname = ocfs2\n", "\tname =\n", 5, "cluster stanza has no name"),
     ("\tnode_count = 2\n", "\tnode_count = two\n", 3, "node_count 'two' is not a number"),
@@ -76,8 +76,12 @@ BAD = [
     ("\tnumber = 0\n", "\tnumber = 255\n", 10, "number 255 is out of range (0 to 254)"),
     ("\tnumber = 0\n", "\tnumber = -1\n", 10, "number '-1' is not a number"),
     ("\tnumber = 0\n", "", 7, "node stanza has no number"),
-    ("\tip_port = 7777\n", "\tip_port = 0\n", 8, "ip_port 0 is out of range (1 to 65535)"),
+    ("\tip_port = 7777\n", "\tip_port = 0\n", 8, "ip_port 0 is out of range (1 to 65534)"),
+    ("\tip_port = 7777\n", "\tip_port = 65535\n", 8, "ip_port 65535 is out of range"),
     ("\tip_port = 7777\n", "\tip_port = 65536\n", 8, "out of range"),
+    ("\tip_port = 7777\n", f"\tip_port = {'9' * 5000}\n", 8,
+     f"ip_port {'9' * 40}... (5000 bytes) is out of range (1 to 65534)"),
+    ("\tnumber = 0\n", f"\tnumber = {'1' * 100_000}\n", 10, "(100000 bytes) is out of range"),
     ("\tip_address = 10.0.0.1\n", "\tip_address = 10.0.0\n", 9, "not an IPv4 address"),
     ("\tip_address = 10.0.0.1\n", "\tip_address = 10.0.0.256\n", 9, "not an IPv4 address"),
     ("\tip_address = 10.0.0.1\n", "\tip_address = ::1\n", 9, "not an IPv4 address"),
@@ -111,6 +115,7 @@ def test_invalid_layout_names_file_line_and_reason(
     assert message.startswith(f"/etc/ocfs2/cluster.conf:{line}: "), message
     assert reason in message
     assert "\n" not in message
+    assert len(message) < 200
     assert caught.value.exit_code == 6
 
 
@@ -169,3 +174,51 @@ def test_real_root_refuses_a_group_writable_layout(tmp_path: Path) -> None:
         clusterconf.load(System(root="/"), str(real))
     assert "refusing to use it" in caught.value.message
     assert "writable by group or others" in caught.value.message or os.geteuid() != 0
+
+
+LAYOUT = clusterconf.parse(GOOD)["ocfs2"]
+
+
+@pytest.mark.parametrize(
+    ("hostname", "node"),
+    [
+        ("node_b", "node_b"),
+        ("NODE_B", "node_b"),
+        ("node_b.example.com", "node_b"),
+        ("Node_B.Example.COM", "node_b"),
+        ("node-a.example", "node-a.example"),
+        ("node-a.example.com", "node-a.example"),
+        ("node-a", None),  # the host name must hold the whole node name
+        ("node_bx", None),
+        ("node_b-2.example.com", None),
+        ("xnode_b", None),
+        ("", None),
+    ],
+)
+def test_local_node_matches_the_host_name_up_to_a_dot_ignoring_case(
+    hostname: str, node: str | None
+) -> None:
+    found = LAYOUT.local_node(hostname)
+    assert (found.name if found else None) == node
+
+
+def test_load_parses_a_text_once_and_sees_every_change(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_parse = clusterconf.parse
+
+    def counting(text: str, path: str = CLUSTER_CONF) -> dict[str, clusterconf.ClusterConf]:
+        calls.append(text)
+        return real_parse(text, path)
+
+    monkeypatch.setattr(clusterconf, "parse", counting)
+    text = GOOD + "cluster:\n\tname = once\n\tnode_count = 0\n"
+    put(system, text.encode())
+    first = clusterconf.load(system)
+    first.pop("ocfs2")  # the caller's dict is its own
+    assert clusterconf.load(system)["ocfs2"].node_count == 2
+    assert calls == [text]
+    put(system, text.replace("node_count = 0", "node_count = 1").encode())
+    assert clusterconf.load(system)["once"].node_count == 1
+    assert len(calls) == 2

@@ -146,7 +146,7 @@ BAD_FILES = [
     ("O2CB_RECONNECT_DELAY_MS=1999\n", 2, "cannot be less than 2000"),
     ("O2CB_IDLE_TIMEOUT_MS=6000\nO2CB_KEEPALIVE_DELAY_MS=6000\n", 3, "must be less than"),
     ("O2CB_KEEPALIVE_DELAY_MS=40000\n", 2, "must be less than"),
-    ("O2CB_BOOTCLUSTER=my-cluster\n", 2, "Invalid cluster name"),
+    ("O2CB_BOOTCLUSTER=my.cluster\n", 2, "Invalid cluster name"),
     ("O2CB_BOOTCLUSTER=abcdefghijklmnopq\n", 2, "Invalid cluster name"),
     ("O2CB_ENABLED=yes\n", 2, "must be true or false"),
     ("O2CB_ENABLED=TRUE\n", 2, "must be true or false"),

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from clirunner import runner
 
 from o2cb_init import config
 from o2cb_init import configure as configure_module
@@ -66,13 +67,6 @@ def make_cli(obj: object) -> click.Group:
 
     cli.add_command(configure)
     return cli
-
-
-def runner() -> CliRunner:
-    try:
-        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
-    except TypeError:
-        return CliRunner()
 
 
 @pytest.fixture
@@ -195,7 +189,7 @@ REFUSALS = [
     (0, "maybe", "Invalid answer: maybe"),
     (1, "foo", "Invalid cluster stack: foo"),
     (1, "heartbeat", "Invalid cluster stack: heartbeat"),
-    (2, "my-cluster", "Invalid cluster name: my-cluster"),
+    (2, "my.cluster", "Invalid cluster name: my.cluster"),
     (2, "a" * 17, "Invalid cluster name"),
     (3, "abc", "Invalid heartbeat dead threshold value: abc"),
     (3, "6", "heartbeat dead threshold cannot be less than 7"),

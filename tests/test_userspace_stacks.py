@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from clirunner import invoke
 from doubles import install_cman_tool, install_daemons, mode_variable
 from simkernel import SimKernel
 from simkernel.engine import Kernel as EngineKernel
@@ -56,9 +56,7 @@ class Bed:
     installed: dict[str, Path] = field(default_factory=dict)
 
     def o2cb(self, *args: str) -> Result:
-        result = CliRunner().invoke(cli, ["--root", str(self.sim.root), *args])
-        if result.exception and not isinstance(result.exception, SystemExit):
-            raise result.exception
+        result = invoke(cli, ["--root", str(self.sim.root), *args])
         self.wait_ready()
         return Result(result.exit_code, result.stdout, result.stderr)
 

@@ -13,7 +13,7 @@ from .. import clusterconf
 from ..clusterconf import ClusterConf
 from ..configfs import Cluster
 from ..daemons import Daemon, DaemonError
-from ..errors import StepError, StepFailed
+from ..errors import ConfigError, StepError, StepFailed
 from ..kernel import LEGACY_THRESHOLD_FILE, Generation
 from ..report import Outcome
 from .base import Stack, StatusReport
@@ -59,7 +59,7 @@ class O2cbStack(Stack):
     def cluster_layout(self, cluster: str) -> ClusterConf:
         clusters = clusterconf.load(self.system)
         if cluster not in clusters:
-            raise StepError(f"Cluster {cluster} is not defined in {clusterconf.CLUSTER_CONF}")
+            raise ConfigError(f"Cluster {cluster} is not defined in {clusterconf.CLUSTER_CONF}")
         return clusters[cluster]
 
     def register(self, target: Cluster, layout: ClusterConf) -> None:
@@ -73,12 +73,13 @@ class O2cbStack(Stack):
 
     def local_node_name(self, layout: ClusterConf) -> str:
         hostname = self.system.hostname()
-        if layout.local_node(hostname) is None:
-            raise StepError(
+        node = layout.local_node(hostname)
+        if node is None:
+            raise ConfigError(
                 f"This node ({hostname}) is not a node of cluster {layout.name} "
                 f"in {clusterconf.CLUSTER_CONF}"
             )
-        return hostname
+        return node.name
 
     def check_online(self, cluster: str) -> None:
         if not self.is_online(cluster):

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 NAME = os.path.basename(sys.argv[0]).split(".", 1)[0]
 ROOT = os.environ.get("O2CB_ROOT", "/")

@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # Markers that frame a scenario's part of the console, so that the host can
 # show the right piece of it in a failing assertion.
