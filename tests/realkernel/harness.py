@@ -112,7 +112,7 @@ def vng_path() -> str | None:
 
 def our_command() -> list[str]:
     """How the guest runs our CLI: the installed console script, else ``-m``."""
-    script = Path(sys.executable).parent / "o2cb"
+    script = Path(sys.executable).parent / "o2cb.init"
     if script.exists():
         return [str(script)]
     return [sys.executable, "-m", "o2cb_init"]
