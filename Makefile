@@ -17,14 +17,18 @@ setup:
 	fi
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 
+# pytest exits 5 when it collected nothing: that is a failure, not a pass.
+PYTEST_NONEMPTY = rc=0; $(PYTHON) -m pytest $(1) || rc=$$?; \
+	if [ $$rc = 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+
 test: setup deb
-	$(PYTHON) -m pytest
+	@$(call PYTEST_NONEMPTY,)
 
 test-fast:
 	$(PYTHON) -m pytest -m "not realkernel and not bootbed"
 
 test-bootbed: deb
-	$(PYTHON) -m pytest -m bootbed
+	@$(call PYTEST_NONEMPTY,-m bootbed)
 
 demo: setup
 	$(PYTHON) -m tests.realkernel.demo
