@@ -21,13 +21,13 @@ setup:
 PYTEST_NONEMPTY = rc=0; $(PYTHON) -m pytest $(1) || rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
-test: setup deb
+test: setup
 	@$(call PYTEST_NONEMPTY,)
 
 test-fast:
 	$(PYTHON) -m pytest -m "not realkernel and not bootbed"
 
-test-bootbed: deb
+test-bootbed:
 	@$(call PYTEST_NONEMPTY,-m bootbed)
 
 demo: setup

@@ -23,7 +23,7 @@ _TESTS = str(Path(__file__).resolve().parent.parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
-from realkernel.harness import in_ci  # noqa: E402
+from realkernel.harness import skip_or_fail  # noqa: E402
 
 from bootbed import image, machine  # noqa: E402
 
@@ -35,13 +35,7 @@ TIMINGS: list[str] = []
 
 
 def require_bed() -> None:
-    missing = machine.missing_prerequisites()
-    if not missing:
-        return
-    reason = "boot bed unavailable: " + "; ".join(missing)
-    if in_ci():
-        pytest.fail(reason + " (CI is set: install them with .ci/install-bootbed)")
-    pytest.skip(reason)
+    skip_or_fail("boot bed", machine.missing_prerequisites(), ".ci/install-bootbed")
 
 
 def _timed(label: str, started: float) -> None:
