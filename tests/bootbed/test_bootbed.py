@@ -87,17 +87,16 @@ def test_poweroff_unmounts_the_volume_before_a_clean_stop(bed: dict[str, Boot]) 
     assert first.rc("s3.mountsrv") == 0, explain(first, "s3.umount", "s3.start", "s3.mountsrv")
     assert mounts(first, "s3").get("/srv") == "ocfs2", first.text("s3.mounts")
     journal = bed["broken"].out("s3.journal").splitlines()
-    shutdown = [i for i, line in enumerate(journal) if "Stopping bed-driver" in line
-                or "Reached target" in line and "Power-Off" in line]
+    shutdown = [i for i, line in enumerate(journal) if "bed-driver: powering off" in line]
     unmounted = [i for i, line in enumerate(journal) if "Unmounted srv.mount" in line]
     stopping = [i for i, line in enumerate(journal) if "Stopping O2CB cluster ocfs2: OK" in line]
-    assert unmounted and stopping, "\n".join(journal[-80:])
+    assert shutdown and unmounted and stopping, "\n".join(journal[-80:])
+    assert shutdown[-1] < unmounted[-1], "the volume was unmounted before the poweroff"
     assert unmounted[-1] < stopping[-1], "\n".join(journal[unmounted[-1] - 5:])
     after = journal[unmounted[-1]:]
     assert not [line for line in after if re.search(r"o2cb\.service: .*(Failed|status=)", line)]
     assert any("o2cb.service: Deactivated successfully" in line for line in after)
     assert any("Stopped o2cb.service" in line for line in after)
-    assert shutdown
 
 
 # -- 4: a broken /etc/default/o2cb --------------------------------------------------
