@@ -1,23 +1,34 @@
 # Two entry points for a fresh Debian 12 machine (run as root):
 #   make demo   boot Debian's kernel under qemu and run the whole o2cb story
 #   make test   install what the tests need, then run all of them
+# and for packagers:
+#   make deb    build dist/o2cb-init_VERSION_all.deb with debhelper and pybuild
 PYTHON ?= python3
+DEB_BUILD_DIR := build/deb
 
-.PHONY: setup test test-fast demo lint bench bench-realkernel
+.PHONY: setup test test-fast test-bootbed demo lint deb bench bench-realkernel
 
 setup:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		bash .ci/install-realkernel; \
+		bash .ci/install-bootbed; \
 	else \
-		echo "not root or no apt-get: the real-kernel tests will be skipped"; \
+		echo "not root or no apt-get: the real-kernel and boot-bed tests will be skipped"; \
 	fi
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 
+# pytest exits 5 when it collected nothing: that is a failure, not a pass.
+PYTEST_NONEMPTY = rc=0; $(PYTHON) -m pytest $(1) || rc=$$?; \
+	if [ $$rc = 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+
 test: setup
-	$(PYTHON) -m pytest
+	@$(call PYTEST_NONEMPTY,)
 
 test-fast:
-	$(PYTHON) -m pytest -m "not realkernel"
+	$(PYTHON) -m pytest -m "not realkernel and not bootbed"
+
+test-bootbed:
+	@$(call PYTEST_NONEMPTY,-m bootbed)
 
 demo: setup
 	$(PYTHON) -m tests.realkernel.demo
@@ -33,3 +44,18 @@ bench-realkernel:
 lint:
 	ruff check .
 	mypy
+
+# dpkg-buildpackage writes its results next to the source tree, so the tree
+# is copied into build/deb first; the .deb lands in dist/.
+deb:
+	rm -rf $(DEB_BUILD_DIR)
+	mkdir -p $(DEB_BUILD_DIR)/src dist
+	tar -c --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
+		--exclude='*.egg-info' --exclude=__pycache__ --exclude=./.pytest_cache \
+		--exclude=./.mypy_cache --exclude=./.ruff_cache --exclude=./.hypothesis . \
+		| tar -x -C $(DEB_BUILD_DIR)/src
+	# Debian's own python3, whatever interpreter the caller has first on PATH.
+	cd $(DEB_BUILD_DIR)/src && PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -b -us -uc
+	rm -f dist/o2cb-init_*.deb
+	cp $(DEB_BUILD_DIR)/o2cb-init_*.deb dist/
+	@ls dist/o2cb-init_*.deb

@@ -401,7 +401,7 @@ def report_lines(results: list[CaseResult], rounds: int) -> list[str]:
 
 def ours_command() -> list[str]:
     """The installed console script beside this interpreter, else ``python -m o2cb_init``."""
-    script = Path(sys.executable).parent / "o2cb"
+    script = Path(sys.executable).parent / "o2cb.init"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
     return [sys.executable, "-m", "o2cb_init"]

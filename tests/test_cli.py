@@ -1,7 +1,7 @@
 """The command line's surface: help, version, usage errors, and the LSB exit codes
 for failures a user causes (4 not root, 5 a program missing, 6 not configured),
 each one line on stderr without a traceback.  One test runs the installed
-``o2cb`` from a shell, as an init system would.
+``o2cb.init`` from a shell, as an init system would.
 """
 
 from __future__ import annotations
@@ -184,11 +184,11 @@ def test_invalid_cluster_conf_exits_6(machine: SimKernel) -> None:
 
 def test_start_then_status_from_a_shell(machine: SimKernel) -> None:
     env = machine.environment()
-    if shutil.which("o2cb", path=env["PATH"]) is None:
-        pytest.skip("the o2cb command is not installed on PATH")
+    if shutil.which("o2cb.init", path=env["PATH"]) is None:
+        pytest.skip("the o2cb.init command is not installed on PATH")
     root = str(machine.root)
     completed = subprocess.run(
-        ["sh", "-c", 'o2cb --root "$1" start && o2cb --root "$1" status', "sh", root],
+        ["sh", "-c", 'o2cb.init --root "$1" start && o2cb.init --root "$1" status', "sh", root],
         env=env,
         capture_output=True,
         text=True,

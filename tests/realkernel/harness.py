@@ -93,14 +93,18 @@ def missing_prerequisites() -> list[str]:
 
 def require_bed() -> None:
     """Skip the calling test when the bed cannot run; fail it instead under CI."""
+    skip_or_fail("real-kernel bed", missing_prerequisites(), ".ci/install-realkernel")
+
+
+def skip_or_fail(bed: str, missing: list[str], installer: str) -> None:
+    """Skip when ``missing`` names anything; under CI, fail instead."""
     import pytest
 
-    missing = missing_prerequisites()
     if not missing:
         return
-    reason = "real-kernel bed unavailable: " + "; ".join(missing)
+    reason = f"{bed} unavailable: " + "; ".join(missing)
     if in_ci():
-        pytest.fail(reason + " (CI is set: install them with .ci/install-realkernel)")
+        pytest.fail(reason + f" (CI is set: install them with {installer})")
     pytest.skip(reason)
 
 
@@ -112,7 +116,7 @@ def vng_path() -> str | None:
 
 def our_command() -> list[str]:
     """How the guest runs our CLI: the installed console script, else ``-m``."""
-    script = Path(sys.executable).parent / "o2cb"
+    script = Path(sys.executable).parent / "o2cb.init"
     if script.exists():
         return [str(script)]
     return [sys.executable, "-m", "o2cb_init"]

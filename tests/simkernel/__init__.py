@@ -4,7 +4,7 @@ Typical use (the ``sim`` fixture in tests/conftest.py does the set-up)::
 
     sim = SimKernel.create(tmp_path / "root")          # profile "modern"
     env = sim.environment()                            # fakes first on PATH
-    subprocess.run(["o2cb", "--root", str(sim.root), "start"], env=env)
+    subprocess.run(["o2cb.init", "--root", str(sim.root), "start"], env=env)
     assert "ocfs2_stack_o2cb" in sim.modules()
 
 The state itself lives in files under the root (engine.py explains the

@@ -1,0 +1,85 @@
+"""The boot bed's machine, booted three times per session and shared by the tests.
+
+Boot "ours": our package installed, a good config: scenarios 1, 2 and 5 run,
+then the driver powers off with the fstab volume mounted (scenario 3).
+The host then writes a broken /etc/default/o2cb into the image.
+Boot "broken": scenario 3 read from the previous boot's journal, scenario 4,
+then ``dpkg -r o2cb-init`` (scenario 5) and the good config back.
+Boot "reference": ocfs2-tools' own script, scenario 6.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_TESTS = str(Path(__file__).resolve().parent.parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+from realkernel.harness import skip_or_fail  # noqa: E402
+
+from bootbed import image, machine  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent.parent
+BROKEN_CONFIG = image.GOOD_CONFIG.replace(
+    "O2CB_HEARTBEAT_THRESHOLD=31", "O2CB_HEARTBEAT_THRESHOLD=3"
+)
+TIMINGS: list[str] = []
+
+
+def require_bed() -> None:
+    skip_or_fail("boot bed", machine.missing_prerequisites(), ".ci/install-bootbed")
+
+
+def _timed(label: str, started: float) -> None:
+    TIMINGS.append(f"{label}: {time.monotonic() - started:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def bed() -> Iterator[dict[str, machine.Boot]]:
+    require_bed()
+    # Beside the cached base image, emptied at each run and kept afterwards:
+    # the consoles and recorded files of the last run are there to read.
+    workdir = image.cache_dir() / "bootbed-run"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    total = time.monotonic()
+
+    started = time.monotonic()
+    subprocess.run(["make", "-s", "deb"], cwd=REPO, check=True, capture_output=True)
+    deb = sorted((REPO / "dist").glob("o2cb-init_*_all.deb"))[-1]
+    _timed("make deb", started)
+
+    started = time.monotonic()
+    cached = image.base_tarball().exists()
+    image.base_tarball()
+    _timed("base image (" + ("cached" if cached else "mmdebstrap") + ")", started)
+
+    started = time.monotonic()
+    image.build(workdir, deb)
+    image.make_volume(workdir / "vol.img")
+    _timed("disk image with the .deb", started)
+
+    boots: dict[str, machine.Boot] = {}
+    for label in ("ours", "broken", "reference"):
+        if label == "broken":
+            image.replace_file(workdir / "disk.img", "/etc/default/o2cb", BROKEN_CONFIG)
+        started = time.monotonic()
+        boots[label] = machine.boot(workdir, label)
+        _timed(f"boot {label}", started)
+    _timed("boot bed total", total)
+    yield boots
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if TIMINGS:
+        terminalreporter.write_sep("-", "boot bed wall time")
+        for line in TIMINGS:
+            terminalreporter.write_line(line)

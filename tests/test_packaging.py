@@ -1,0 +1,100 @@
+"""What the Debian package ships, checked from the source tree: the man page
+covers every verb, option, exit code and config key; the bash completion
+offers the verbs; the unit is the native oneshot the fstab line relies on;
+the changelog's version is the package's."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from o2cb_init import __version__, config
+from o2cb_init.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+MAN = REPO / "doc" / "o2cb.init.8"
+COMPLETION = REPO / "completion" / "o2cb.init"
+UNIT = REPO / "systemd" / "o2cb.service"
+
+
+def man_text() -> str:
+    """The page as a reader sees it (roff escapes resolved)."""
+    if shutil.which("man") is None:
+        pytest.skip("man is not installed")
+    completed = subprocess.run(
+        ["man", "-l", "-P", "cat", str(MAN)],
+        capture_output=True, text=True, env={"MANWIDTH": "200", "LC_ALL": "C.UTF-8",
+                                             "PATH": "/usr/bin:/bin"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def test_man_page_names_every_verb_option_exit_code_and_key() -> None:
+    text = man_text()
+    verbs = text.split("\nVERBS\n", 1)[1].split("\nOPTIONS\n", 1)[0]
+    for verb in cli.commands:
+        assert re.search(rf"^\s+(\S+, )?{re.escape(verb)}(,| |$)", verbs, re.M), verb
+    for option in ("--root", "--config", "--verbose", "--dry-run", "--version", "--json"):
+        assert option in text, option
+    for code in range(7):
+        assert re.search(rf"^\s+{code}\s*$", text, re.M) or re.search(
+            rf"^\s+{code}\s{{2,}}\S", text, re.M
+        ), code
+    for key in config.KEYS:
+        assert key in text, key
+    assert "/etc/default/o2cb" in text and "/etc/ocfs2/cluster.conf" in text
+
+
+def complete(words: list[str]) -> list[str]:
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    script = (
+        f'. {COMPLETION}\n'
+        'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))\n'
+        '_o2cb_init\n'
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    completed = subprocess.run(
+        ["bash", "-c", script, "bash", *words], capture_output=True, text=True, check=True
+    )
+    return completed.stdout.split()
+
+
+def test_completion_offers_the_verbs_and_their_options() -> None:
+    assert set(complete(["o2cb.init", ""])) == set(cli.commands)
+    assert complete(["o2cb.init", "st"]) == ["start", "stop", "status"]
+    assert "--dry-run" in complete(["o2cb.init", "--"])
+    assert complete(["o2cb.init", "--root", "/", "status", "--j"]) == ["--json"]
+    assert complete(["o2cb.init", "configure", "--stack", "pc"]) == ["pcmk"]
+
+
+def test_unit_is_a_oneshot_that_starts_and_stops_the_stack() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(UNIT)
+    service = unit["Service"]
+    assert service["Type"] == "oneshot"
+    assert service["RemainAfterExit"] == "yes"
+    assert service["ExecStart"] == "/usr/sbin/o2cb.init start"
+    assert service["ExecStop"] == "/usr/sbin/o2cb.init stop"
+    # A failed start must fail the unit: no exit status counts as success.
+    assert "SuccessExitStatus" not in service
+    # The fstab mounts are ordered after this unit and before remote-fs.target.
+    ordering = unit["Unit"].get("After", "") + " " + unit["Unit"].get("Requires", "")
+    assert "remote-fs" not in ordering
+    assert "network-online.target" in unit["Unit"]["After"]
+
+
+def test_changelog_version_is_the_package_version() -> None:
+    first = (REPO / "debian" / "changelog").read_text().splitlines()[0]
+    assert first.startswith(f"o2cb-init ({__version__}) ")
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'\nversion = "{__version__}"\n' in pyproject
+    scripts = pyproject.split("[project.scripts]\n", 1)[1].split("\n[", 1)[0]
+    assert re.findall(r"^([^#\s]\S*) = ", scripts, re.M) == ['"o2cb.init"']
