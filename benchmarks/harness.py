@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .fakeroot import CLUSTER, FakeRoot
 
@@ -302,7 +303,8 @@ class Bench:
         """Why the two runs cannot be compared; empty when each verb left the same state."""
         (ours_run, ours_states), (ref_run, ref_states) = results[OURS], results[REFERENCE]
         problems = []
-        for number, (ours_state, ref_state) in enumerate(zip(ours_states, ref_states), 1):
+        pairs = zip(ours_states, ref_states, strict=False)
+        for number, (ours_state, ref_state) in enumerate(pairs, 1):
             ref_state = full_unload(ref_state, ours_state)
             for line in differences(ours_state, ref_state):
                 problems.append(f"state after verb {number} differs: {line}")

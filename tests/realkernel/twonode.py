@@ -63,7 +63,7 @@ def qemu_options(role: str, port: int, disks: list[Path]) -> str:
         f"-netdev socket,id=n1,{how}=127.0.0.1:{port}",
         f"-device virtio-net-pci,netdev=n1,mac={twonode_guest.MACS[role]}",
     ]
-    for index, (disk, serial) in enumerate(zip(disks, twonode_guest.DISK_SERIALS)):
+    for index, (disk, serial) in enumerate(zip(disks, twonode_guest.DISK_SERIALS, strict=False)):
         options += [
             f"-drive file={disk},format=raw,if=none,id=d{index},cache=none,file.locking=off",
             f"-device virtio-blk-pci,drive=d{index},serial={serial}",
@@ -160,7 +160,7 @@ def boot_pair(
             return time.monotonic() - started
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            seconds = dict(zip(ROLES, pool.map(wait, ROLES)))
+            seconds = dict(zip(ROLES, pool.map(wait, ROLES), strict=True))
     finally:
         for proc in procs.values():
             if proc.poll() is None:
