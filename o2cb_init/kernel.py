@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .errors import StepError
-from .system import System
+from .system import CommandResult, System
 
 STACKGLUE_DIR = "/sys/fs/ocfs2"
 CLUSTER_STACK_FILE = f"{STACKGLUE_DIR}/cluster_stack"
@@ -83,9 +83,30 @@ class Kernel:
         return loaded
 
     def modprobe(self, name: str) -> None:
-        result = self.system.run(["modprobe", name])
+        result = self.try_modprobe(name)
         if not result.ok:
             raise StepError(f"Unable to load module \"{name}\": {result.reason}")
+
+    def try_modprobe(self, name: str) -> CommandResult:
+        """Load a module; the modules it brought in are entered in the run's plan."""
+        before = set(self.modules())
+        result = self.system.run(["modprobe", name])
+        added = [module for module in self.modules() if module not in before]
+        if added:
+            self.system.plan.record(
+                f'loading module "{name}"', lambda: self.remove_unused(added)
+            )
+        return result
+
+    def remove_unused(self, names: list[str]) -> None:
+        """Unload those of ``names`` that are loaded and unused, users before what they use."""
+        while True:
+            loaded = self.modules()
+            free = [name for name in names if name in loaded and not loaded[name].in_use]
+            if not free:
+                return
+            for name in free:
+                self.remove_module(name)
 
     def remove_module(self, name: str) -> None:
         result = self.system.run(["modprobe", "-r", name])
@@ -119,9 +140,18 @@ class Kernel:
     def mount(self, fstype: str, mountpoint: str, device: str | None = None) -> None:
         """Mount a pseudo filesystem; its device names it unless given."""
         target = str(self.system.path(mountpoint))
+        was = self.mounted_fstype(mountpoint)
         result = self.system.run(["mount", "-t", fstype, device or fstype, target])
+        if was != fstype and self.mounted_fstype(mountpoint) == fstype:
+            self.system.plan.record(
+                f"mounting {fstype} at {mountpoint}", lambda: self._undo_mount(fstype, mountpoint)
+            )
         if not result.ok:
             raise StepError(f"Unable to mount {fstype} filesystem: {result.reason}")
+
+    def _undo_mount(self, fstype: str, mountpoint: str) -> None:
+        if self.mounted_fstype(mountpoint) == fstype:
+            self.umount(fstype, mountpoint)
 
     def umount(self, fstype: str, mountpoint: str) -> None:
         result = self.system.run(["umount", str(self.system.path(mountpoint))])

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import MissingProgramError
+from .plan import Plan
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class System:
     verbose: bool = False
     log: TextIO = field(default_factory=lambda: sys.stderr)
     planned: list[str] = field(default_factory=list)
+    plan: Plan = field(default_factory=Plan)
 
     # -- paths ---------------------------------------------------------------
 

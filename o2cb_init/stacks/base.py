@@ -15,7 +15,7 @@ from .. import baseline
 from ..config import Settings
 from ..configfs import Cluster, Configfs
 from ..errors import StepError, UnsupportedError
-from ..kernel import DLMFS_MOUNTPOINT, Generation, Kernel
+from ..kernel import CLUSTER_STACK_FILE, DLMFS_MOUNTPOINT, Generation, Kernel
 from ..report import Outcome, Reporter
 from ..system import System
 
@@ -128,10 +128,15 @@ class Stack:
         """Which driver family runs here, loading the stack glue if it is a module."""
         if not self.kernel.has_stackglue():
             # A quiet try: on ocfs2 1.2 and 2007-era kernels this module does not exist.
-            tried = self.system.run(["modprobe", STACKGLUE_MODULE])
+            tried = self.kernel.try_modprobe(STACKGLUE_MODULE)
             if self.system.dry_run and tried.ok:
                 # A dry run assumes its planned changes succeed.
                 return Generation.STACKGLUE
+            if not tried.ok and "not found" not in tried.reason:
+                # Only a module that does not exist means an older kernel.
+                raise StepError(
+                    f'Unable to load module "{STACKGLUE_MODULE}": {tried.reason}'
+                )
         return self.kernel.generation()
 
     def require_supported(self) -> Generation:
@@ -224,9 +229,14 @@ class Stack:
             with self.report.step(f'Loading heartbeat driver "ocfs2_{method}_heartbeat"'):
                 self.kernel.modprobe(f"ocfs2_{method}_heartbeat")
             outcomes.append(Outcome.DONE)
-        if top.read("heartbeat_mode") != method:
+        previous = top.read("heartbeat_mode")
+        if previous != method:
             with self.report.step(f'Setting heartbeat mode "{method}"'):
                 top.write("heartbeat_mode", method)
+            if previous and not self.system.dry_run:
+                self.system.plan.record(
+                    "setting the heartbeat mode", lambda: top.write("heartbeat_mode", previous)
+                )
             outcomes.append(Outcome.DONE)
         return outcomes
 
@@ -234,13 +244,19 @@ class Stack:
         """Name this stack in /sys/fs/ocfs2/cluster_stack (stack glue kernels)."""
         if not self.kernel.has_stackglue() or self.kernel.cluster_stack() == self.name:
             return Outcome.ALREADY
+        previous = self.kernel.cluster_stack()
         with self.report.step(f'Setting cluster stack "{self.name}"'):
             try:
-                self.system.write_attribute("/sys/fs/ocfs2/cluster_stack", self.name)
+                self.system.write_attribute(CLUSTER_STACK_FILE, self.name)
             except OSError as error:
                 raise StepError(
                     f"Unable to set cluster stack {self.name}: {error.strerror}"
                 ) from None
+        if previous and not self.system.dry_run:
+            self.system.plan.record(
+                "setting the cluster stack",
+                lambda: self.system.write_attribute(CLUSTER_STACK_FILE, previous),
+            )
         return Outcome.DONE
 
     # -- unload --------------------------------------------------------------

@@ -142,6 +142,9 @@ class ControlDaemonStack(UserspaceStack):
                     started.append(daemon)
                 raise StepError(f"Unable to start {daemon.label}: {error}") from None
         started.append(daemon)
+        self.system.plan.record(
+            f"starting {daemon.label}", lambda: self._stop_if_running(daemon)
+        )
         return Outcome.DONE
 
     def roll_back(self, cluster: str, started: list[Daemon], loaded_ocfs2: bool) -> None:
@@ -190,6 +193,10 @@ class ControlDaemonStack(UserspaceStack):
         with self.report.step(f"Stopping {daemon.label}"):
             self._stop(daemon, force)
         return Outcome.DONE
+
+    def _stop_if_running(self, daemon: Daemon) -> None:
+        if daemon.is_running():
+            self._stop(daemon, force=True)
 
     def _stop(self, daemon: Daemon, force: bool) -> None:
         try:
