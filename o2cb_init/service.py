@@ -107,7 +107,7 @@ def restart(context: Context, cluster: str | None) -> int:
 
 
 def status(context: Context, cluster: str | None, as_json: bool) -> int:
-    """Report drivers and cluster; exit 0 when online, 3 when not (LSB)."""
+    """Report drivers and cluster; exit 0 when online, 3 when not, 1 when partial (LSB)."""
     stack = stack_for(context)
     name = _cluster(context, cluster)
     report = stack.status(name)
@@ -119,6 +119,8 @@ def status(context: Context, cluster: str | None, as_json: bool) -> int:
     else:
         for line in report.lines:
             context.report.line(line)
+    if report.facts.get("partial"):
+        return ExitCode.FAILURE  # neither running nor stopped: something is missing
     return ExitCode.OK if running else ExitCode.NOT_RUNNING
 
 
