@@ -68,8 +68,7 @@ class ConfigfsObject:
             self.system.mkdir(self.path)
         except OSError as error:
             raise StepError(f"Unable to create {self.path}: {error.strerror}") from None
-        if not self.system.dry_run:
-            self.system.plan.record(f"creating {self.path}", self.delete)
+        self.system.record_undo(f"creating {self.path}", self.delete)
 
     def delete(self) -> None:
         """Remove this object, children first; nothing to do when it is gone."""

@@ -108,7 +108,7 @@ def test_every_fault_point_of_stop(make_sim: Callable[..., SimKernel],
                                    two_node_cluster_conf: Callable[..., str],
                                    reference: dict[str, Any]) -> None:
     points = reference["points"]["stop"]
-    assert points.get("modprobe", 0) >= 4 and points.get("umount", 0) >= 2, points
+    assert points.get("modprobe", 0) >= 3 and points.get("umount", 0) >= 2, points
     for kind, number, action in cases(points):
         what = f"stop, {kind} call {number}: {action}"
         sim = prepare(make_sim(), two_node_cluster_conf)

@@ -64,7 +64,7 @@ class ControlDaemons:
             except DaemonError as error:
                 self._stop_if_running(daemon)
                 raise StepError(f"Unable to start {daemon.label}: {error}") from None
-        self.system.plan.record(
+        self.system.record_undo(
             f"starting {daemon.label}", lambda: self._stop_if_running(daemon)
         )
         return Outcome.DONE

@@ -187,8 +187,8 @@ class Drivers:
         if previous != method:
             with self.report.step(f'Setting heartbeat mode "{method}"'):
                 top.write("heartbeat_mode", method)
-            if previous and not self.system.dry_run:
-                self.system.plan.record(
+            if previous:
+                self.system.record_undo(
                     "setting the heartbeat mode", lambda: top.write("heartbeat_mode", previous)
                 )
             outcomes.append(Outcome.DONE)
@@ -206,8 +206,8 @@ class Drivers:
                 raise StepError(
                     f"Unable to set cluster stack {self.stack}: {error.strerror}"
                 ) from None
-        if previous and not self.system.dry_run:
-            self.system.plan.record(
+        if previous:
+            self.system.record_undo(
                 "setting the cluster stack",
                 lambda: self.system.write_attribute(CLUSTER_STACK_FILE, previous),
             )
@@ -224,14 +224,12 @@ class Drivers:
 
     # -- unload --------------------------------------------------------------
 
-    def check_no_cluster(self, taken_offline: set[str]) -> None:
+    def check_no_cluster(self) -> None:
         """Refuse to unload drivers while a cluster is online."""
         for target in self.configfs.clusters():
-            # A dry run assumes its planned changes succeed.
-            if not (self.system.dry_run and target.name in taken_offline):
-                raise StepError(
-                    f"Unable to unload modules as O2CB cluster {target.name} is still online"
-                )
+            raise StepError(
+                f"Unable to unload modules as O2CB cluster {target.name} is still online"
+            )
 
     def unload(self) -> Outcome:
         """Take away what load brought in, in reverse, leaving what others use."""

@@ -42,7 +42,6 @@ class CmanStack:
                                 check_timeouts=False)
         self.daemons = ControlDaemons(system, kernel, report, self.name,
                                       (O2CB_CONTROLD, OCFS2_CONTROLD))
-        self.taken_offline: set[str] = set()
 
     def check_online(self, cluster: str) -> None:
         """Nothing to check in a file: cman owns the layout."""
@@ -71,7 +70,7 @@ class CmanStack:
                 )
         if not target.exists():
             # Undone after o2cb_controld is stopped: a daemon killed cannot clean up.
-            self.system.plan.record(
+            self.system.record_undo(
                 f"cluster {cluster} of {o2cb_controld.label}",
                 lambda: self._remove_leftover(target),
             )
@@ -115,7 +114,7 @@ class CmanStack:
 
     def unload(self) -> Outcome:
         self.daemons.check_none_running()
-        self.drivers.check_no_cluster(self.taken_offline)
+        self.drivers.check_no_cluster()
         return self.drivers.unload()
 
     # -- status --------------------------------------------------------------

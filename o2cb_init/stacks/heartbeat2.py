@@ -40,7 +40,6 @@ class Heartbeat2Stack:
         )
         self.o2nm = O2nmCluster(system, kernel, report, context.settings,
                                 check_timeouts=not context.observed)
-        self.taken_offline: set[str] = set()
 
     def check_online(self, cluster: str) -> None:
         if not self.o2nm.is_online(cluster):
@@ -57,12 +56,11 @@ class Heartbeat2Stack:
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
         outcome = self.o2nm.offline(cluster, force)
-        self.taken_offline.add(cluster)
         self.drivers.unload_ocfs2()
         return outcome
 
     def unload(self) -> Outcome:
-        self.drivers.check_no_cluster(self.taken_offline)
+        self.drivers.check_no_cluster()
         return self.drivers.unload()
 
     def status(self, cluster: str) -> StatusReport:

@@ -28,7 +28,6 @@ class O2cbStack:
         self.o2nm = O2nmCluster(system, kernel, report, context.settings,
                                 check_timeouts=not context.observed)
         self.monitor = HeartbeatMonitor(system, self.name)
-        self.taken_offline: set[str] = set()
 
     def check_online(self, cluster: str) -> None:
         if not self.o2nm.is_online(cluster):
@@ -49,12 +48,11 @@ class O2cbStack:
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
         outcome = self.o2nm.offline(cluster, force, before_removal=self.monitor.stop)
-        self.taken_offline.add(cluster)
         self.drivers.unload_ocfs2()
         return outcome
 
     def unload(self) -> Outcome:
-        self.drivers.check_no_cluster(self.taken_offline)
+        self.drivers.check_no_cluster()
         return self.drivers.unload()
 
     def status(self, cluster: str) -> StatusReport:

@@ -36,7 +36,6 @@ class PcmkStack:
             extra_filesystems=("ocfs2",),
         )
         self.daemons = ControlDaemons(system, kernel, report, self.name, ("ocfs2_controld",))
-        self.taken_offline: set[str] = set()
 
     def check_online(self, cluster: str) -> None:
         """Nothing to check in a file: Pacemaker owns the layout."""
@@ -65,7 +64,7 @@ class PcmkStack:
 
     def unload(self) -> Outcome:
         self.daemons.check_none_running()
-        self.drivers.check_no_cluster(self.taken_offline)
+        self.drivers.check_no_cluster()
         return self.drivers.unload()
 
     def status(self, cluster: str) -> StatusReport:
