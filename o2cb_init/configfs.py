@@ -59,9 +59,36 @@ class ConfigfsObject:
         try:
             self.system.write_attribute(f"{self.path}/{attribute}", str(value))
         except OSError as error:
+            if not self.exists():
+                raise StepError(
+                    f"Unable to set {attribute}={value}: {self.path} is gone"
+                    " (another run removed it?)"
+                ) from None
             raise StepError(
                 f"Unable to set {attribute}={value} in {self.path}: {error.strerror}"
             ) from None
+
+    # Attributes whose value is a number, shown as one by dump().
+    NUMBERS = frozenset({"num", "ipv4_port", "local", "dead_threshold", "idle_timeout_ms",
+                         "keepalive_delay_ms", "reconnect_delay_ms"})
+
+    def dump(self) -> dict[str, object]:
+        """This object's attributes and children as data, numbers as numbers."""
+        data: dict[str, object] = {}
+        for entry in self.system.listdir(self.path):
+            path = f"{self.path}/{entry}"
+            if self.system.is_dir(path):
+                data[entry] = ConfigfsObject(self.system, path).dump()
+                continue
+            try:
+                value = self.read(entry)
+            except OSError:
+                continue  # write-only or unreadable attributes
+            if value is not None and entry in self.NUMBERS and value.lstrip("-").isdigit():
+                data[entry] = int(value)
+            else:
+                data[entry] = value
+        return data
 
     def create(self) -> None:
         try:

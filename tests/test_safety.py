@@ -203,3 +203,16 @@ def test_a_run_goes_on_once_the_holder_is_gone(machine: SimKernel) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("999999\n")
     assert o2cb_process(machine, "start", extra_env={"O2CB_LOCK_TIMEOUT": "1"}).exit_code == 0
+
+
+def test_status_json_dumps_the_cluster_with_numbers(online: SimKernel) -> None:
+    import json
+
+    run = o2cb(online, "status", "--json")
+    assert run.exit_code == 0
+    dumped = json.loads(run.stdout)["configfs"]
+    assert dumped["node"]["node1"]["local"] == 1
+    assert dumped["node"]["node2"]["num"] == 1
+    assert dumped["node"]["node2"]["ipv4_address"] == "10.0.0.2"
+    assert dumped["idle_timeout_ms"] == 20000
+    assert dumped["heartbeat"]["dead_threshold"] == 21

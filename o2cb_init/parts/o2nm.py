@@ -246,6 +246,7 @@ class O2nmCluster:
             report.add("missing", problems, f"  Missing: {', '.join(problems)}")
         if not exists:
             return
+        report.facts["configfs"] = target.dump()
         threshold = target.heartbeat.read_int("dead_threshold")
         if threshold is None:
             legacy = self.system.read_attribute(LEGACY_THRESHOLD_FILE)
