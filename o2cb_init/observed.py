@@ -10,9 +10,11 @@ configfs) instead of refusing with exit 6.
 
 from __future__ import annotations
 
+from . import config
 from .config import Settings
 from .configfs import Configfs
 from .daemons import Daemon
+from .errors import O2cbError
 from .kernel import Kernel
 from .system import System
 
@@ -29,12 +31,28 @@ def observed_stack(system: System, kernel: Kernel) -> str:
     return "o2cb"
 
 
+def _configured_cluster(system: System, path: str) -> str:
+    """O2CB_BOOTCLUSTER if the file still gives a valid one, else empty."""
+    try:
+        settings, _ = config.current(system, path)
+    except O2cbError:
+        return ""
+    return settings.bootcluster
+
+
 def observed_settings(system: System, path: str) -> Settings:
-    """Settings that describe what runs: stack and the cluster the kernel has."""
+    """Settings that describe what runs: stack and the cluster the kernel has.
+
+    pcmk has no cluster in configfs: its name comes from the file when it
+    still gives one, else the stack's name stands for it.
+    """
     kernel = Kernel(system)
+    stack = observed_stack(system, kernel)
     clusters = Configfs(system, kernel.configfs_mountpoint()).clusters()
-    return Settings(
-        path=path,
-        stack=observed_stack(system, kernel),
-        bootcluster=clusters[0].name if clusters else "",
-    )
+    if clusters:
+        cluster = clusters[0].name
+    elif stack == "pcmk":
+        cluster = _configured_cluster(system, path) or stack
+    else:
+        cluster = ""
+    return Settings(path=path, stack=stack, bootcluster=cluster)
