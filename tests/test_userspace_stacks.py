@@ -31,7 +31,7 @@ from o2cb_init.errors import ExitCode
 from o2cb_init.system import System
 
 CLUSTER = "ocfs2"
-TIMEOUT = "1.5"
+TIMEOUT = "3"  # seconds; generous for a busy machine, where a double starts slowly
 
 
 @dataclass
@@ -400,7 +400,7 @@ def test_a_daemon_ignoring_sigterm_fails_stop_and_force_offline_kills_it(
     result = bed.o2cb("stop")
     assert result.exit_code == 1
     assert "Stopping ocfs2_controld: Failed" in result.stdout
-    assert "did not stop within 1.5 s" in result.stderr
+    assert f"did not stop within {TIMEOUT} s" in result.stderr
     assert bed.pids("ocfs2_controld") == stubborn
     assert bed.pids("o2cb_controld"), "o2cb_controld must outlive ocfs2_controld"
 
