@@ -41,6 +41,7 @@ def record(system: System, kernel: Kernel, mountpoints: list[str]) -> None:
     try:
         system.mkdir("/run/o2cb", parents=True)
         system.replace_file(BASELINE_FILE, json.dumps(state, indent=1) + "\n")
+        system.record_undo("recording the baseline", lambda: forget(system))
     except OSError as error:
         # Without a record, unload falls back to removing every unused driver.
         system.probe(f"cannot record the baseline in {BASELINE_FILE}: {error.strerror}")

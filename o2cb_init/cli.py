@@ -13,7 +13,8 @@ import click
 
 from . import __version__, config, service
 from .configure import configure
-from .errors import ExitCode, NotRootError, O2cbError, StepFailed, shown
+from .errors import ConfigError, ExitCode, NotRootError, O2cbError, StepFailed, shown
+from .observed import observed_settings
 from .report import Reporter
 from .stacks.base import Context
 from .system import System
@@ -26,8 +27,17 @@ class Session:
     system: System
     config_path: str | None
 
-    def context(self) -> Context:
-        settings = config.load(self.system, self.config_path)
+    def context(self, observed: bool = False) -> Context:
+        """The verb's context; ``observed``: without a valid config, act on what runs."""
+        try:
+            settings = config.load(self.system, self.config_path)
+        except ConfigError as error:
+            if not observed:
+                raise
+            self.system.probe(f"{error.message}; acting on what the kernel runs")
+            path = self.config_path or config.locate(self.system)
+            return Context(self.system, observed_settings(self.system, path),
+                           Reporter(self.system), observed=True)
         return Context(self.system, settings, Reporter(self.system))
 
     def require_root(self, verb: str) -> None:
@@ -164,7 +174,7 @@ def start(cluster: str | None) -> None:
 @cluster_argument
 def stop(cluster: str | None) -> None:
     """Take CLUSTER offline and unload the drivers; refused while a volume is mounted."""
-    run_verb(lambda s: service.stop(s.context(), cluster), "stop")
+    run_verb(lambda s: service.stop(s.context(observed=True), cluster), "stop")
 
 
 @cli.command()
@@ -191,7 +201,7 @@ def load() -> None:
 @cluster_argument
 def unload(cluster: str | None) -> None:
     """Take CLUSTER offline, then unload every driver nothing else uses."""
-    run_verb(lambda s: service.unload(s.context(), cluster), "unload")
+    run_verb(lambda s: service.unload(s.context(observed=True), cluster), "unload")
 
 
 @cli.command()
@@ -205,14 +215,15 @@ def online(cluster: str | None) -> None:
 @cluster_argument
 def offline(cluster: str | None) -> None:
     """Take CLUSTER offline; refused while a heartbeat region is active."""
-    run_verb(lambda s: service.offline(s.context(), cluster), "offline")
+    run_verb(lambda s: service.offline(s.context(observed=True), cluster), "offline")
 
 
 @cli.command("force-offline")
 @cluster_argument
 def force_offline(cluster: str | None) -> None:
     """Take CLUSTER offline past failing steps; still refused while a heartbeat is active."""
-    run_verb(lambda s: service.offline(s.context(), cluster, force=True), "force-offline")
+    run_verb(lambda s: service.offline(s.context(observed=True), cluster, force=True),
+             "force-offline")
 
 
 @cli.command()
@@ -220,14 +231,15 @@ def force_offline(cluster: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON object.")
 def status(cluster: str | None, as_json: bool) -> None:
     """Report drivers, mounts and CLUSTER; exit 0 when online, 3 when not."""
-    run_verb(lambda s: service.status(s.context(), cluster, as_json), "status", changes=False)
+    run_verb(lambda s: service.status(s.context(observed=True), cluster, as_json), "status",
+             changes=False)
 
 
 @cli.command("online-status")
 @cluster_argument
 def online_status(cluster: str | None) -> None:
     """Print online or offline; exit 0 or 1."""
-    run_verb(lambda s: service.online_status(s.context(), cluster), "online-status",
+    run_verb(lambda s: service.online_status(s.context(observed=True), cluster), "online-status",
              changes=False)
 
 

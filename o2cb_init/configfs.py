@@ -10,8 +10,28 @@ Layout (KERNEL.md)::
 
 from __future__ import annotations
 
-from .errors import StepError
+from .errors import InvalidValueError, StepError
 from .system import System
+
+O2NM_MAX_NAME_LEN = 64  # o2nm's limit for a node or cluster item name
+
+
+def check_name(kind: str, name: str) -> str:
+    """Refuse any name that is not one configfs item: it is joined into a path.
+
+    "ocfs2/node/node2" or ".." would reach another object; the command line
+    checks cluster names too, this is the model's own guard.
+    """
+    shown = name if len(name) <= 40 else f"{name[:40]}... ({len(name)} characters)"
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or len(name.encode("utf-8", "surrogateescape")) > O2NM_MAX_NAME_LEN
+        or any(ch.isspace() or not ch.isprintable() for ch in name)
+    ):
+        raise InvalidValueError(f"invalid {kind} name {shown!r}")
+    return name
 
 
 class ConfigfsObject:
@@ -39,15 +59,54 @@ class ConfigfsObject:
         try:
             self.system.write_attribute(f"{self.path}/{attribute}", str(value))
         except OSError as error:
+            if not self.exists():
+                raise StepError(
+                    f"Unable to set {attribute}={value}: {self.path} is gone"
+                    " (another run removed it?)"
+                ) from None
             raise StepError(
                 f"Unable to set {attribute}={value} in {self.path}: {error.strerror}"
             ) from None
+
+    # Attributes whose value is a number, shown as one by dump().
+    NUMBERS = frozenset({"num", "ipv4_port", "local", "dead_threshold", "idle_timeout_ms",
+                         "keepalive_delay_ms", "reconnect_delay_ms"})
+
+    def dump(self) -> dict[str, object]:
+        """This object's attributes and children as data, numbers as numbers."""
+        data: dict[str, object] = {}
+        for entry in self.system.listdir(self.path):
+            path = f"{self.path}/{entry}"
+            if self.system.is_dir(path):
+                data[entry] = ConfigfsObject(self.system, path).dump()
+                continue
+            try:
+                value = self.read(entry)
+            except OSError:
+                continue  # write-only or unreadable attributes
+            if value is not None and entry in self.NUMBERS and value.lstrip("-").isdigit():
+                data[entry] = int(value)
+            else:
+                data[entry] = value
+        return data
 
     def create(self) -> None:
         try:
             self.system.mkdir(self.path)
         except OSError as error:
             raise StepError(f"Unable to create {self.path}: {error.strerror}") from None
+        self.system.record_undo(f"creating {self.path}", self.delete)
+
+    def delete(self) -> None:
+        """Remove this object, children first; nothing to do when it is gone."""
+        for child in self.children():
+            child.delete()
+        if self.exists():
+            self.remove()
+
+    def children(self) -> list[ConfigfsObject]:
+        """Objects made by mkdir under this one (default groups go with their parent)."""
+        return []
 
     def remove(self) -> None:
         try:
@@ -84,7 +143,10 @@ class Cluster(ConfigfsObject):
         return [Node(self.system, f"{base}/{name}") for name in self.system.listdir(base)]
 
     def node(self, name: str) -> Node:
-        return Node(self.system, f"{self.path}/node/{name}")
+        return Node(self.system, f"{self.path}/node/{check_name('node', name)}")
+
+    def children(self) -> list[ConfigfsObject]:
+        return list(self.nodes())
 
     def heartbeat_regions(self) -> list[str]:
         """UUIDs of active heartbeat regions: each directory under heartbeat/."""
@@ -126,7 +188,7 @@ class Configfs:
         ]
 
     def cluster(self, name: str) -> Cluster:
-        return Cluster(self.system, f"{self.base}/{name}")
+        return Cluster(self.system, f"{self.base}/{check_name('cluster', name)}")
 
     @property
     def top(self) -> ConfigfsObject:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .errors import StepError
-from .system import System
+from .system import CommandResult, System
 
 STACKGLUE_DIR = "/sys/fs/ocfs2"
 CLUSTER_STACK_FILE = f"{STACKGLUE_DIR}/cluster_stack"
@@ -54,7 +54,9 @@ class Kernel:
 
     def filesystems(self) -> set[str]:
         text = self.system.read_optional("/proc/filesystems") or ""
-        return {line.split()[-1] for line in text.splitlines() if line.split()}
+        names = {line.split()[-1] for line in text.splitlines() if line.split()}
+        # A dry run's planned removal of a module takes its file system along.
+        return names - self.system.removed_modules if self.system.dry_run else names
 
     def has_filesystem(self, name: str) -> bool:
         present = name in self.filesystems()
@@ -72,7 +74,24 @@ class Kernel:
             refcount = int(fields[2]) if fields[2].isdigit() else 0
             users = tuple(user for user in fields[3].split(",") if user and user != "-")
             modules[fields[0]] = Module(fields[0], refcount, users)
-        return modules
+        return self._as_planned(modules) if self.system.dry_run else modules
+
+    def _as_planned(self, modules: dict[str, Module]) -> dict[str, Module]:
+        """A dry run's view: its planned removals and unmounts already made."""
+        gone = self.system.removed_modules
+        unmounted = [mount.fstype for mount in self._all_mounts()
+                     if mount.mountpoint in self._planned_unmounts()]
+        items = sum(1 for path in self.system.removed_dirs if "/cluster/" in path)
+        planned = {}
+        for name, module in modules.items():
+            if name in gone:
+                continue
+            users = tuple(user for user in module.users if user not in gone)
+            held = module.refcount - (len(module.users) - len(users)) - unmounted.count(name)
+            if name == "ocfs2_nodemanager":
+                held -= items  # configfs pins the module once per item made by mkdir
+            planned[name] = Module(name, max(held, 0), users)
+        return planned
 
     def module(self, name: str) -> Module | None:
         return self.modules().get(name)
@@ -83,18 +102,61 @@ class Kernel:
         return loaded
 
     def modprobe(self, name: str) -> None:
-        result = self.system.run(["modprobe", name])
+        self.system.removed_modules.discard(name)
+        result = self.try_modprobe(name)
         if not result.ok:
             raise StepError(f"Unable to load module \"{name}\": {result.reason}")
+
+    def try_modprobe(self, name: str) -> CommandResult:
+        """Load a module; the modules it brought in are entered in the run's plan."""
+        before = set(self.modules())
+        result = self.system.run(["modprobe", name])
+        added = [module for module in self.modules() if module not in before]
+        if added:
+            self.system.record_undo(
+                f'loading module "{name}"', lambda: self.remove_unused(added)
+            )
+        return result
+
+    def remove_unused(self, names: list[str]) -> None:
+        """Unload those of ``names`` that are loaded and unused, users before what they use."""
+        while True:
+            loaded = self.modules()
+            free = [name for name in names if name in loaded and not loaded[name].in_use]
+            if not free:
+                return
+            for name in free:
+                self.remove_module(name)
 
     def remove_module(self, name: str) -> None:
         result = self.system.run(["modprobe", "-r", name])
         if not result.ok:
             raise StepError(f"Unable to unload module \"{name}\": {result.reason}")
+        if self.system.dry_run:
+            self._plan_removal(name)
+
+    def _plan_removal(self, name: str) -> None:
+        """modprobe -r takes along the modules only ``name`` used."""
+        used = [other for other, module in self.modules().items() if name in module.users]
+        self.system.removed_modules.add(name)
+        for other in used:
+            module = self.modules().get(other)
+            if module is not None and not module.in_use:
+                self._plan_removal(other)
 
     # -- mounts --------------------------------------------------------------
 
+    def _planned_unmounts(self) -> set[str]:
+        return {name for point in self.system.unmounted
+                for name in self._mountpoint_names(point)}
+
     def mounts(self) -> list[Mount]:
+        if not self.system.dry_run:
+            return self._all_mounts()
+        gone = self._planned_unmounts()
+        return [mount for mount in self._all_mounts() if mount.mountpoint not in gone]
+
+    def _all_mounts(self) -> list[Mount]:
         mounts = []
         text = self.system.read_optional("/proc/mounts") or ""
         for line in text.splitlines():
@@ -119,14 +181,26 @@ class Kernel:
     def mount(self, fstype: str, mountpoint: str, device: str | None = None) -> None:
         """Mount a pseudo filesystem; its device names it unless given."""
         target = str(self.system.path(mountpoint))
+        was = self.mounted_fstype(mountpoint)
         result = self.system.run(["mount", "-t", fstype, device or fstype, target])
+        self.system.unmounted.discard(mountpoint)
+        if was != fstype and self.mounted_fstype(mountpoint) == fstype:
+            self.system.record_undo(
+                f"mounting {fstype} at {mountpoint}", lambda: self._undo_mount(fstype, mountpoint)
+            )
         if not result.ok:
             raise StepError(f"Unable to mount {fstype} filesystem: {result.reason}")
+
+    def _undo_mount(self, fstype: str, mountpoint: str) -> None:
+        if self.mounted_fstype(mountpoint) == fstype:
+            self.umount(fstype, mountpoint)
 
     def umount(self, fstype: str, mountpoint: str) -> None:
         result = self.system.run(["umount", str(self.system.path(mountpoint))])
         if not result.ok:
             raise StepError(f"Unable to unmount {fstype} filesystem: {result.reason}")
+        if self.system.dry_run:
+            self.system.unmounted.add(mountpoint)
 
     # -- configfs and stack glue ---------------------------------------------
 
@@ -142,12 +216,18 @@ class Kernel:
         return Generation.LEGACY
 
     def has_stackglue(self) -> bool:
-        present = self.system.exists(CLUSTER_STACK_FILE)
+        present = self.system.exists(CLUSTER_STACK_FILE) and not (
+            self.system.dry_run and "ocfs2_stackglue" in self.system.removed_modules
+        )
         self.system.probe(f"{CLUSTER_STACK_FILE} exists: {'yes' if present else 'no'}")
         return present
 
     def loaded_plugins(self) -> list[str]:
-        return (self.system.read_optional(LOADED_PLUGINS_FILE) or "").split()
+        plugins = (self.system.read_optional(LOADED_PLUGINS_FILE) or "").split()
+        if self.system.dry_run:
+            gone = self.system.removed_modules
+            plugins = [name for name in plugins if f"ocfs2_stack_{name}" not in gone]
+        return plugins
 
     def cluster_stack(self) -> str | None:
         return self.system.read_attribute(CLUSTER_STACK_FILE)

@@ -3,37 +3,73 @@
 start = load + online, stop = offline + unload, as the reference script
 composes them.  Each function returns the LSB exit code; failures raise an
 O2cbError that the command line turns into one line and its exit code.
+
+Every verb that changes the machine runs under the o2cb lock (lock.py), so
+two runs never interleave.  `load`, `online` and `start` are all or
+nothing: when one fails, the changes it made are undone (plan.py), and the
+machine is as it was before the run.  `stop`, `offline` and
+`force-offline` are never undone: they go as far as safety allows.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
 
+from . import lock
 from .errors import ExitCode
 from .stacks import stack_for
 from .stacks.base import Context
+
+Verb = TypeVar("Verb", bound=Callable[..., int])
 
 
 def _cluster(context: Context, cluster: str | None) -> str:
     return cluster or context.settings.bootcluster
 
 
+def _locked(verb: Verb) -> Verb:
+    """Hold the o2cb lock for the whole verb."""
+
+    @wraps(verb)
+    def run(context: Context, *args: Any, **kwargs: Any) -> int:
+        with lock.exclusive(context.system, verb.__name__.replace("_", "-")):
+            return verb(context, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+@contextmanager
+def _all_or_nothing(context: Context) -> Iterator[None]:
+    """Undo this run's changes, newest first, if the body fails."""
+    with context.system.plan.all_or_nothing(context.report.problem):
+        yield
+
+
+@_locked
 def load(context: Context) -> int:
-    stack_for(context).load()
+    with _all_or_nothing(context):
+        stack_for(context).load()
     return ExitCode.OK
 
 
+@_locked
 def online(context: Context, cluster: str | None) -> int:
     stack = stack_for(context)
     name = _cluster(context, cluster)
     if name:
         stack.check_online(name)
-    stack.load()
-    if name:
-        stack.online(name)
+    with _all_or_nothing(context):
+        stack.load()
+        if name:
+            stack.online(name)
     return ExitCode.OK
 
 
+@_locked
 def offline(context: Context, cluster: str | None, force: bool = False) -> int:
     name = _cluster(context, cluster)
     if name:
@@ -41,6 +77,7 @@ def offline(context: Context, cluster: str | None, force: bool = False) -> int:
     return ExitCode.OK
 
 
+@_locked
 def unload(context: Context, cluster: str | None) -> int:
     stack = stack_for(context)
     name = _cluster(context, cluster)
@@ -50,6 +87,7 @@ def unload(context: Context, cluster: str | None) -> int:
     return ExitCode.OK
 
 
+@_locked
 def start(context: Context, cluster: str | None) -> int:
     if not context.settings.enabled:
         context.system.probe(f"O2CB_ENABLED is not true in {context.settings.path}; not starting")
@@ -57,17 +95,19 @@ def start(context: Context, cluster: str | None) -> int:
     return online(context, cluster)
 
 
+@_locked
 def stop(context: Context, cluster: str | None) -> int:
     return unload(context, cluster)
 
 
+@_locked
 def restart(context: Context, cluster: str | None) -> int:
     stop(context, cluster)
     return start(context, cluster)
 
 
 def status(context: Context, cluster: str | None, as_json: bool) -> int:
-    """Report drivers and cluster; exit 0 when online, 3 when not (LSB)."""
+    """Report drivers and cluster; exit 0 when online, 3 when not, 1 when partial (LSB)."""
     stack = stack_for(context)
     name = _cluster(context, cluster)
     report = stack.status(name)
@@ -79,6 +119,8 @@ def status(context: Context, cluster: str | None, as_json: bool) -> int:
     else:
         for line in report.lines:
             context.report.line(line)
+    if report.facts.get("partial"):
+        return ExitCode.FAILURE  # neither running nor stopped: something is missing
     return ExitCode.OK if running else ExitCode.NOT_RUNNING
 
 
@@ -97,4 +139,3 @@ def online_status(context: Context, cluster: str | None) -> int:
         return ExitCode.OK
     context.report.line("offline")
     return ExitCode.FAILURE
-

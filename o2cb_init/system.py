@@ -15,11 +15,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from .errors import MissingProgramError
+from .plan import Plan
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,12 @@ class System:
     verbose: bool = False
     log: TextIO = field(default_factory=lambda: sys.stderr)
     planned: list[str] = field(default_factory=list)
+    plan: Plan = field(default_factory=Plan)
+    # A dry run's view of its own planned changes, so that later steps are
+    # planned as a real run would make them (kernel.py reads the rest).
+    removed_dirs: set[str] = field(default_factory=set)
+    unmounted: set[str] = field(default_factory=set)
+    removed_modules: set[str] = field(default_factory=set)
 
     # -- paths ---------------------------------------------------------------
 
@@ -57,18 +65,29 @@ class System:
         """Map a root-relative absolute path ("/proc/modules") into ``root``."""
         return Path(self.root) / path.lstrip("/")
 
+    def _planned_away(self, path: str) -> bool:
+        return self.dry_run and any(
+            path == gone or path.startswith(f"{gone}/") for gone in self.removed_dirs
+        )
+
     def exists(self, path: str) -> bool:
-        return self.path(path).exists()
+        return self.path(path).exists() and not self._planned_away(path)
 
     def is_dir(self, path: str) -> bool:
-        return self.path(path).is_dir()
+        return self.path(path).is_dir() and not self._planned_away(path)
 
     def listdir(self, path: str) -> list[str]:
         """Entries of a directory, sorted; a missing directory has none."""
         try:
-            return sorted(os.listdir(self.path(path)))
+            names = sorted(os.listdir(self.path(path)))
         except (FileNotFoundError, NotADirectoryError):
             return []
+        return [name for name in names if not self._planned_away(f"{path}/{name}")]
+
+    def record_undo(self, title: str, undo: Callable[[], None]) -> None:
+        """Enter a change just made in the run's plan (nothing to undo in a dry run)."""
+        if not self.dry_run:
+            self.plan.record(title, undo)
 
     def read_text(self, path: str) -> str:
         return self.path(path).read_text(encoding="utf-8", errors="replace")
@@ -108,6 +127,7 @@ class System:
 
     def mkdir(self, path: str, parents: bool = False) -> None:
         if not self._plan(f"create directory {path}"):
+            self.removed_dirs.discard(path)
             return
         if parents:
             self.path(path).mkdir(parents=True, exist_ok=True)
@@ -116,6 +136,7 @@ class System:
 
     def rmdir(self, path: str) -> None:
         if not self._plan(f"remove directory {path}"):
+            self.removed_dirs.add(path)
             return
         self.path(path).rmdir()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..errors import ConfigError
 from .base import Context, Stack
 from .cman import CmanStack
@@ -9,7 +11,7 @@ from .heartbeat2 import Heartbeat2Stack
 from .o2cb import O2cbStack
 from .pcmk import PcmkStack
 
-STACKS: dict[str, type[Stack]] = {
+STACKS: dict[str, Callable[[Context], Stack]] = {
     O2cbStack.name: O2cbStack,
     Heartbeat2Stack.name: Heartbeat2Stack,
     CmanStack.name: CmanStack,

@@ -1,54 +1,37 @@
-"""What every cluster stack shares: loading and unloading the drivers, status.
+"""What every stack module works with: the run's context and the stack interface.
 
-A stack module subclasses Stack and fills in how its cluster goes online and
-offline.  Every step probes first and only opens a reported step when
-something has to change, so running a verb twice changes nothing the second
-time.
+Stacks do not inherit from one another: each module combines parts
+(o2cb_init/parts) and says in one place what its load, online, offline,
+unload and status are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Protocol
 
-from .. import baseline
 from ..config import Settings
-from ..configfs import Cluster, Configfs
-from ..errors import StepError, UnsupportedError
-from ..kernel import DLMFS_MOUNTPOINT, Generation, Kernel
+from ..configfs import Configfs
+from ..kernel import Kernel
 from ..report import Outcome, Reporter
+from ..status import StatusReport, loaded_word
 from ..system import System
 
-STACKGLUE_MODULE = "ocfs2_stackglue"
-DEBUGFS_MOUNTPOINT = "/sys/kernel/debug"
-
-# Removal order: users before what they use.  modprobe -r takes along a
-# module's unused dependencies; the order still matters for what it cannot.
-STACK_MODULES = (
-    "ocfs2_dlmfs",
-    "ocfs2_stack_o2cb",
-    "ocfs2_stack_user",
-    "ocfs2",
-    "ocfs2_disk_heartbeat",
-    "ocfs2_user_heartbeat",
-    "ocfs2_dlm",
-    "ocfs2_nodemanager",
-    STACKGLUE_MODULE,
-    "dlm",
-)
-
-# configfs directories that belong to the ocfs2 stack; anything else in
-# configfs (nvmet, usb_gadget, target...) is someone else's and keeps it.
-OWN_CONFIGFS_ENTRIES = {"cluster", "dlm"}
+__all__ = ["Context", "Stack", "StatusReport", "loaded_word"]
 
 
 @dataclass
 class Context:
-    """Everything a verb needs, built once by the command line."""
+    """Everything a verb needs, built once by the command line.
+
+    ``observed``: the configuration file was missing or invalid, and the
+    settings describe what the kernel runs (stop and status only).
+    """
 
     system: System
     settings: Settings
     report: Reporter
+    observed: bool = False
     kernel: Kernel = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,284 +42,22 @@ class Context:
         return Configfs(self.system, self.kernel.configfs_mountpoint())
 
 
-@dataclass
-class StatusReport:
-    """The facts `status` shows, as text lines and as data for --json."""
+class Stack(Protocol):
+    """What service.py asks of a stack."""
 
-    lines: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, key: str, value: Any, line: str) -> None:
-        self.facts[key] = value
-        self.lines.append(line)
-
-
-def loaded_word(flag: bool) -> str:
-    return "Loaded" if flag else "Not loaded"
-
-
-class Stack:
-    """A cluster stack: the drivers it needs and how its cluster goes online."""
-
-    name: ClassVar[str]
-    plugin: ClassVar[str]  # stack glue plugin: "o2cb" or "user"
-    heartbeat_method: ClassVar[str]  # 2007-era heartbeat_mode: "disk" or "user"
-    generations: ClassVar[frozenset[Generation]]
-
-    def __init__(self, context: Context) -> None:
-        self.context = context
-        self.system = context.system
-        self.kernel = context.kernel
-        self.report = context.report
-        self.settings = context.settings
-        # Clusters this run took offline; a dry run only planned it, so they still show.
-        self.taken_offline: set[str] = set()
-
-    # -- the verbs a stack implements ----------------------------------------
-
-    def online(self, cluster: str) -> Outcome:
-        raise NotImplementedError
-
-    def offline(self, cluster: str, force: bool = False) -> Outcome:
-        raise NotImplementedError
-
-    def is_online(self, cluster: str) -> bool:
-        raise NotImplementedError
+    name: str
 
     def check_online(self, cluster: str) -> None:
-        """Find what would make online fail before any driver is loaded."""
+        """Find what would make online fail, before anything changes."""
 
-    def heartbeat_active(self, cluster: str) -> bool:
-        """True while any heartbeat region is live: nothing may be stopped then."""
-        return bool(self.context.configfs.cluster(cluster).heartbeat_regions())
+    def load(self) -> Outcome: ...
 
-    def online_clusters(self) -> list[str]:
-        names = [cluster.name for cluster in self.context.configfs.clusters()]
-        if self.system.dry_run:
-            # A dry run assumes its planned changes succeed.
-            names = [name for name in names if name not in self.taken_offline]
-        return names
+    def online(self, cluster: str) -> Outcome: ...
 
-    def check_can_unload(self) -> None:
-        """Refuse to unload drivers while a cluster is online."""
-        for name in self.online_clusters():
-            raise StepError(f"Unable to unload modules as O2CB cluster {name} is still online")
+    def offline(self, cluster: str, force: bool = False) -> Outcome: ...
 
-    # -- kernel generation ---------------------------------------------------
+    def unload(self) -> Outcome: ...
 
-    def probe_generation(self) -> Generation:
-        """Which driver family runs here, loading the stack glue if it is a module."""
-        if not self.kernel.has_stackglue():
-            # A quiet try: on ocfs2 1.2 and 2007-era kernels this module does not exist.
-            tried = self.system.run(["modprobe", STACKGLUE_MODULE])
-            if self.system.dry_run and tried.ok:
-                # A dry run assumes its planned changes succeed.
-                return Generation.STACKGLUE
-        return self.kernel.generation()
+    def is_online(self, cluster: str) -> bool: ...
 
-    def require_supported(self) -> Generation:
-        generation = self.probe_generation()
-        if generation not in self.generations:
-            raise UnsupportedError(self.unsupported_reason(generation))
-        return generation
-
-    def unsupported_reason(self, generation: Generation) -> str:
-        if generation is Generation.LEGACY:
-            return (
-                f"cluster stack {self.name} is not supported by this kernel's ocfs2 drivers"
-                " (ocfs2 1.2 runs only the o2cb stack)"
-            )
-        return f"cluster stack {self.name} is not supported on this kernel"
-
-    # -- load ----------------------------------------------------------------
-
-    def load(self) -> Outcome:
-        """Load the drivers and mount the filesystems this stack needs."""
-        baseline.record(
-            self.system, self.kernel, [self.kernel.configfs_mountpoint(), DLMFS_MOUNTPOINT]
-        )
-        generation = self.require_supported()
-        outcomes = [
-            self.mount_debugfs(),
-            self.load_filesystem("configfs"),
-            self.mount_filesystem("configfs", self.kernel.configfs_mountpoint()),
-        ]
-        if generation is Generation.STACKGLUE:
-            outcomes.append(self.load_plugin())
-        outcomes.append(self.load_filesystem("ocfs2_dlmfs"))
-        outcomes.append(self.mount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT))
-        # 2007-era kernels show cluster/heartbeat_mode only now, with the node manager loaded.
-        if self.kernel.generation() is Generation.HEARTBEAT_MODE:
-            outcomes.extend(self.select_heartbeat_method())
-        outcomes.extend(self.load_extra(generation))
-        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
-
-    def mount_debugfs(self) -> Outcome:
-        """Mount debugfs where the kernel offers it, as the reference does.
-
-        o2hbmonitor reads the heartbeat there.  It is a kernel-wide facility
-        others use too, so unload leaves it mounted.
-        """
-        if not self.system.is_dir(DEBUGFS_MOUNTPOINT) or not self.kernel.has_filesystem("debugfs"):
-            return Outcome.ALREADY
-        return self.mount_filesystem("debugfs", DEBUGFS_MOUNTPOINT, device="nodev")
-
-    def load_extra(self, generation: Generation) -> list[Outcome]:
-        """Stack-specific drivers loaded after the common ones."""
-        return []
-
-    def load_filesystem(self, fstype: str) -> Outcome:
-        if self.kernel.has_filesystem(fstype):
-            return Outcome.ALREADY
-        with self.report.step(f'Loading filesystem "{fstype}"'):
-            self.kernel.modprobe(fstype)
-        return Outcome.DONE
-
-    def mount_filesystem(
-        self, fstype: str, mountpoint: str, device: str | None = None
-    ) -> Outcome:
-        if self.kernel.mounted_fstype(mountpoint) == fstype:
-            return Outcome.ALREADY
-        if not self.system.is_dir(mountpoint):
-            with self.report.step(f"Creating directory '{mountpoint}'"):
-                try:
-                    self.system.mkdir(mountpoint, parents=True)
-                except OSError as error:
-                    raise StepError(f"Unable to create directory '{mountpoint}': "
-                                    f"{error.strerror}") from None
-        with self.report.step(f"Mounting {fstype} filesystem at {mountpoint}"):
-            self.kernel.mount(fstype, mountpoint, device)
-        return Outcome.DONE
-
-    def load_plugin(self) -> Outcome:
-        if self.plugin in self.kernel.loaded_plugins():
-            return Outcome.ALREADY
-        with self.report.step(f'Loading stack plugin "{self.plugin}"'):
-            self.kernel.modprobe(f"ocfs2_stack_{self.plugin}")
-        return Outcome.DONE
-
-    def select_heartbeat_method(self) -> list[Outcome]:
-        """2007-era kernels: load this stack's heartbeat driver and make it the mode."""
-        top = self.context.configfs.top
-        method = self.heartbeat_method
-        outcomes = []
-        if method not in (top.read("heartbeat_available_modes") or "").split():
-            with self.report.step(f'Loading heartbeat driver "ocfs2_{method}_heartbeat"'):
-                self.kernel.modprobe(f"ocfs2_{method}_heartbeat")
-            outcomes.append(Outcome.DONE)
-        if top.read("heartbeat_mode") != method:
-            with self.report.step(f'Setting heartbeat mode "{method}"'):
-                top.write("heartbeat_mode", method)
-            outcomes.append(Outcome.DONE)
-        return outcomes
-
-    def set_cluster_stack(self) -> Outcome:
-        """Name this stack in /sys/fs/ocfs2/cluster_stack (stack glue kernels)."""
-        if not self.kernel.has_stackglue() or self.kernel.cluster_stack() == self.name:
-            return Outcome.ALREADY
-        with self.report.step(f'Setting cluster stack "{self.name}"'):
-            try:
-                self.system.write_attribute("/sys/fs/ocfs2/cluster_stack", self.name)
-            except OSError as error:
-                raise StepError(
-                    f"Unable to set cluster stack {self.name}: {error.strerror}"
-                ) from None
-        return Outcome.DONE
-
-    # -- unload --------------------------------------------------------------
-
-    def unload(self) -> Outcome:
-        """Take away what load brought in, in reverse, leaving what others use."""
-        self.check_can_unload()
-        before = baseline.read(self.system)
-        outcomes = [self.unmount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT, before)]
-        for name in STACK_MODULES:
-            outcomes.append(self.unload_module(name, before))
-        outcomes.append(self.release_configfs(before))
-        baseline.forget(self.system)
-        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
-
-    def unmount_filesystem(
-        self, fstype: str, mountpoint: str, before: baseline.Baseline
-    ) -> Outcome:
-        mounted = self.kernel.mounted_fstype(mountpoint) == fstype
-        if not mounted or before.had_mount(mountpoint):
-            return Outcome.ALREADY
-        with self.report.step(f"Unmounting {fstype} filesystem"):
-            self.kernel.umount(fstype, mountpoint)
-        return Outcome.DONE
-
-    def unload_module(self, name: str, before: baseline.Baseline) -> Outcome:
-        module = self.kernel.module(name)
-        if module is None or before.had_module(name):
-            return Outcome.ALREADY
-        if module.in_use:
-            self.system.probe(f"module {name} is in use; leaving it loaded")
-            return Outcome.ALREADY
-        with self.report.step(f'Unloading module "{name}"'):
-            self.kernel.remove_module(name)
-        return Outcome.DONE
-
-    def release_configfs(self, before: baseline.Baseline) -> Outcome:
-        """Unmount and unload configfs unless someone else still uses it."""
-        mountpoint = self.kernel.configfs_mountpoint()
-        others = set(self.system.listdir(mountpoint)) - OWN_CONFIGFS_ENTRIES
-        if others:
-            self.system.probe(f"configfs is in use by {', '.join(sorted(others))}; keeping it")
-            return Outcome.ALREADY
-        outcomes = [self.unmount_filesystem("configfs", mountpoint, before)]
-        outcomes.append(self.unload_module("configfs", before))
-        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
-
-    # -- status --------------------------------------------------------------
-
-    def status(self, cluster: str) -> StatusReport:
-        report = StatusReport()
-        self.status_filesystem(report, "configfs", self.kernel.configfs_mountpoint())
-        self.status_drivers(report)
-        if cluster:
-            self.status_cluster(report, cluster)
-        debugfs = self.kernel.mounted_fstype(DEBUGFS_MOUNTPOINT) == "debugfs"
-        report.add(
-            "debugfs", "mounted" if debugfs else "not mounted",
-            f"Debug file system at {DEBUGFS_MOUNTPOINT}: {'mounted' if debugfs else 'not mounted'}",
-        )
-        return report
-
-    def status_filesystem(self, report: StatusReport, fstype: str, mountpoint: str) -> None:
-        loaded = self.kernel.has_filesystem(fstype)
-        report.add(f"{fstype}_loaded", loaded, f'Driver for "{fstype}": {loaded_word(loaded)}')
-        if loaded:
-            mounted = self.kernel.mounted_fstype(mountpoint) == fstype
-            report.add(
-                f"{fstype}_mounted", mounted,
-                f'Filesystem "{fstype}": {"Mounted" if mounted else "Not mounted"}',
-            )
-
-    def status_drivers(self, report: StatusReport) -> None:
-        """The stack's drivers, after configfs."""
-        if self.kernel.has_stackglue():
-            report.add("stackglue_loaded", True, "Stack glue driver: Loaded")
-            loaded = self.plugin in self.kernel.loaded_plugins()
-            report.add(
-                "plugin", {"name": self.plugin, "loaded": loaded},
-                f'Stack plugin "{self.plugin}": {loaded_word(loaded)}',
-            )
-        elif self.kernel.generation() is Generation.HEARTBEAT_MODE:
-            method = self.heartbeat_method
-            top = self.context.configfs.top
-            loaded = method in (top.read("heartbeat_available_modes") or "").split()
-            report.add(
-                "heartbeat_driver", {"name": f"ocfs2_{method}_heartbeat", "loaded": loaded},
-                f'Heartbeat driver "ocfs2_{method}_heartbeat": {loaded_word(loaded)}',
-            )
-            current = top.read("heartbeat_mode") or ""
-            report.add("heartbeat_method", current, f"Heartbeat method: {current or 'none'}")
-        elif self.plugin != "o2cb":
-            report.add("stackglue_loaded", False, "Stack glue driver: Not loaded")
-
-    def status_cluster(self, report: StatusReport, cluster: str) -> None:
-        raise NotImplementedError
-
-    def cluster_object(self, cluster: str) -> Cluster:
-        return self.context.configfs.cluster(cluster)
+    def status(self, cluster: str) -> StatusReport: ...

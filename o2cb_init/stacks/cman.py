@@ -9,96 +9,140 @@ reverse order, and only when no volume depends on them.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from ..daemons import Daemon
+from ..configfs import Cluster
 from ..errors import MissingProgramError, StepError
 from ..kernel import Generation
+from ..parts.control import ControlDaemons
+from ..parts.drivers import Drivers
+from ..parts.o2nm import O2nmCluster
 from ..report import Outcome
-from .base import StatusReport
-from .o2cb import O2cbStack
-from .user import ControlDaemonStack
+from ..status import StatusReport
+from ..system import System
+from .base import Context
 
 O2CB_CONTROLD = "o2cb_controld"
 OCFS2_CONTROLD = "ocfs2_controld"
 
 
-class CmanStack(ControlDaemonStack):
+class CmanStack:
     name = "cman"
-    generations: ClassVar[frozenset[Generation]] = frozenset(
-        {Generation.STACKGLUE, Generation.HEARTBEAT_MODE}
-    )
-    daemon_names = (O2CB_CONTROLD, OCFS2_CONTROLD)
+
+    def __init__(self, context: Context) -> None:
+        system, kernel, report = context.system, context.kernel, context.report
+        self.system = system
+        self.report = report
+        self.configfs = context.configfs
+        self.drivers = Drivers(
+            system, kernel, report, self.name, plugin="user", heartbeat_method="user",
+            generations=frozenset({Generation.STACKGLUE, Generation.HEARTBEAT_MODE}),
+            extra_filesystems=("ocfs2",),
+        )
+        # o2cb_controld builds the cluster from cman's membership, not from a file.
+        self.o2nm = O2nmCluster(system, kernel, report, context.settings, from_layout=False,
+                                check_timeouts=False)
+        self.daemons = ControlDaemons(system, kernel, report, self.name,
+                                      (O2CB_CONTROLD, OCFS2_CONTROLD))
+
+    def check_online(self, cluster: str) -> None:
+        """Nothing to check in a file: cman owns the layout."""
+
+    def load(self) -> Outcome:
+        return self.drivers.load()
 
     def is_online(self, cluster: str) -> bool:
-        return self.cluster_object(cluster).exists() and super().is_online(cluster)
+        return self.o2nm.cluster(cluster).exists() and self.daemons.all_running()
 
     # -- online --------------------------------------------------------------
 
+    def online(self, cluster: str) -> Outcome:
+        self.daemons.require()
+        self.drivers.set_cluster_stack()
+        if self.is_online(cluster):
+            self.report.line(f"Cluster {cluster} already online")
+            return Outcome.ALREADY
+        self.check_membership(cluster)
+        target = self.o2nm.cluster(cluster)
+        o2cb_controld = self.daemons.daemon(O2CB_CONTROLD)
+        if o2cb_controld.is_running() and not target.exists():
+            with self.report.step(f"Starting {o2cb_controld.label}"):
+                raise StepError(
+                    f"{o2cb_controld.label} is running, but cluster {cluster} is not in configfs"
+                )
+        if not target.exists():
+            # Undone after o2cb_controld is stopped: a daemon killed cannot clean up.
+            self.system.record_undo(
+                f"cluster {cluster} of {o2cb_controld.label}",
+                lambda: self._remove_leftover(target),
+            )
+        outcome = self.daemons.start(
+            o2cb_controld, ready=target.exists,
+            what=f"cluster {cluster} has not appeared in configfs",
+        )
+        if outcome is Outcome.DONE:
+            with self.report.step("Setting O2CB cluster timeouts "):
+                self.o2nm.set_timeouts(target)
+        self.drivers.load_filesystem("ocfs2")
+        self.daemons.start(self.daemons.daemon(OCFS2_CONTROLD))
+        return Outcome.DONE
+
+    def _remove_leftover(self, target: Cluster) -> None:
+        if target.exists() and not target.heartbeat_regions():
+            self.o2nm.remove(target, strict=False)
+
     def check_membership(self, cluster: str) -> None:
         with self.report.step(f'Checking cman cluster "{cluster}"'):
-            running = self.cman_cluster_name()
+            running = cman_cluster_name(self.system)
             if running != cluster:
                 raise StepError(
                     f"cman runs cluster \"{running}\", not \"{cluster}\": set O2CB_BOOTCLUSTER"
                     f" to {running} or give the cluster name on the command line"
                 )
 
-    def cman_cluster_name(self) -> str:
-        """The cluster cman runs, from `cman_tool status`."""
-        try:
-            result = self.system.run(["cman_tool", "status"], changes=False)
-        except MissingProgramError:
-            raise MissingProgramError(
-                "cluster stack cman is not supported here: cman_tool not found (is cman installed?)"
-            ) from None
-        if not result.ok:
-            raise StepError(f"cman is not running: {result.reason}")
-        for line in result.stdout.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "Cluster Name" and value.strip():
-                return value.strip()
-        raise StepError("cman_tool status names no cluster: is cman running?")
-
-    def bring_up(self, cluster: str, started: list[Daemon]) -> None:
-        target = self.cluster_object(cluster)
-        o2cb_controld = self.daemon(O2CB_CONTROLD)
-        if o2cb_controld.is_running() and not target.exists():
-            with self.report.step(f"Starting {o2cb_controld.label}"):
-                raise StepError(
-                    f"{o2cb_controld.label} is running, but cluster {cluster} is not in configfs"
-                )
-        outcome = self.start_daemon(
-            o2cb_controld, started, ready=target.exists,
-            what=f"cluster {cluster} has not appeared in configfs",
-        )
-        if outcome is Outcome.DONE:
-            with self.report.step("Setting O2CB cluster timeouts "):
-                self.set_timeouts(target)
-        self.load_filesystem("ocfs2")
-        self.start_daemon(self.daemon(OCFS2_CONTROLD), started)
-
     # -- offline -------------------------------------------------------------
 
-    def clean_up(self, cluster: str, force: bool) -> None:
-        """o2cb_controld removes its cluster when it stops; after a SIGKILL it cannot."""
-        target = self.cluster_object(cluster)
-        if not target.exists() or target.heartbeat_regions():
-            return
-        with self.report.step(f"Removing cluster {cluster} from configfs"):
-            failures = self.remove_cluster(target, strict=not force)
-            if failures:
-                raise failures[0]
+    def offline(self, cluster: str, force: bool = False) -> Outcome:
+        outcome = self.daemons.stop_all(self.configfs, force)
+        # o2cb_controld removes its cluster when it stops; after a SIGKILL it cannot.
+        target = self.o2nm.cluster(cluster)
+        if target.exists() and not target.heartbeat_regions():
+            with self.report.step(f"Removing cluster {cluster} from configfs"):
+                failures = self.o2nm.remove(target, strict=not force)
+                if failures:
+                    raise failures[0]
+        self.drivers.unload_ocfs2()
+        return outcome
 
-    def roll_back(self, cluster: str, started: list[Daemon], loaded_ocfs2: bool) -> None:
-        super().roll_back(cluster, started, loaded_ocfs2)
-        if any(daemon.name == O2CB_CONTROLD for daemon in started):
-            self.remove_cluster(self.cluster_object(cluster), strict=False)
+    def unload(self) -> Outcome:
+        self.daemons.check_none_running()
+        self.drivers.check_no_cluster()
+        return self.drivers.unload()
 
     # -- status --------------------------------------------------------------
 
-    def status_cluster(self, report: StatusReport, cluster: str) -> None:
-        self.status_daemons(report)
-        # The o2nm cluster o2cb_controld built: registered, timeouts, heartbeat.
-        O2cbStack.status_cluster(self, report, cluster)
-        report.facts["online"] = self.is_online(cluster)
+    def status(self, cluster: str) -> StatusReport:
+        report = StatusReport()
+        self.drivers.status(report)
+        if cluster:
+            self.daemons.status(report)
+            # The o2nm cluster o2cb_controld built: registered, timeouts, heartbeat.
+            self.o2nm.status(report, cluster)
+            report.facts["online"] = self.is_online(cluster)
+        self.drivers.status_debugfs(report)
+        return report
+
+
+def cman_cluster_name(system: System) -> str:
+    """The cluster cman runs, from `cman_tool status`."""
+    try:
+        result = system.run(["cman_tool", "status"], changes=False)
+    except MissingProgramError:
+        raise MissingProgramError(
+            "cluster stack cman is not supported here: cman_tool not found (is cman installed?)"
+        ) from None
+    if not result.ok:
+        raise StepError(f"cman is not running: {result.reason}")
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Cluster Name" and value.strip():
+            return value.strip()
+    raise StepError("cman_tool status names no cluster: is cman running?")

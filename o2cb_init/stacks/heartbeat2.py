@@ -10,21 +10,63 @@ userspace stack is pcmk.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from ..kernel import Generation
-from .user import UserspaceStack
+from ..parts.drivers import Drivers, default_refusal
+from ..parts.o2nm import O2nmCluster
+from ..report import Outcome
+from ..status import StatusReport
+from .base import Context
 
 
-class Heartbeat2Stack(UserspaceStack):
+def refusal(generation: Generation) -> str:
+    if generation is Generation.STACKGLUE:
+        return (
+            "cluster stack heartbeat2 cannot run on this kernel: its stack glue takes a"
+            " four-character stack name in /sys/fs/ocfs2/cluster_stack, and \"heartbeat2\""
+            " is not one; the userspace stack such kernels run is pcmk (O2CB_STACK=pcmk)"
+        )
+    return default_refusal("heartbeat2", generation)
+
+
+class Heartbeat2Stack:
     name = "heartbeat2"
-    generations: ClassVar[frozenset[Generation]] = frozenset({Generation.HEARTBEAT_MODE})
 
-    def unsupported_reason(self, generation: Generation) -> str:
-        if generation is Generation.STACKGLUE:
-            return (
-                "cluster stack heartbeat2 cannot run on this kernel: its stack glue takes a"
-                " four-character stack name in /sys/fs/ocfs2/cluster_stack, and \"heartbeat2\""
-                " is not one; the userspace stack such kernels run is pcmk (O2CB_STACK=pcmk)"
-            )
-        return super().unsupported_reason(generation)
+    def __init__(self, context: Context) -> None:
+        system, kernel, report = context.system, context.kernel, context.report
+        self.drivers = Drivers(
+            system, kernel, report, self.name, plugin="user", heartbeat_method="user",
+            generations=frozenset({Generation.HEARTBEAT_MODE}), refusal=refusal,
+            extra_filesystems=("ocfs2",),
+        )
+        self.o2nm = O2nmCluster(system, kernel, report, context.settings,
+                                check_timeouts=not context.observed)
+
+    def check_online(self, cluster: str) -> None:
+        if not self.o2nm.is_online(cluster):
+            self.o2nm.check(cluster)
+
+    def load(self) -> Outcome:
+        return self.drivers.load()
+
+    def online(self, cluster: str) -> Outcome:
+        return self.o2nm.online(cluster)
+
+    def is_online(self, cluster: str) -> bool:
+        return self.o2nm.is_online(cluster)
+
+    def offline(self, cluster: str, force: bool = False) -> Outcome:
+        outcome = self.o2nm.offline(cluster, force)
+        self.drivers.unload_ocfs2()
+        return outcome
+
+    def unload(self) -> Outcome:
+        self.drivers.check_no_cluster()
+        return self.drivers.unload()
+
+    def status(self, cluster: str) -> StatusReport:
+        report = StatusReport()
+        self.drivers.status(report)
+        if cluster:
+            self.o2nm.status(report, cluster)
+        self.drivers.status_debugfs(report)
+        return report

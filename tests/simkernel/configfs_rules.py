@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import globalhb
+from . import faults, globalhb
 from .engine import STATE_FILE, CommandError, Kernel, read_value, write_file
 
 _MAX_NODES = 255
@@ -298,14 +298,24 @@ def _write_node(target: _Target, cluster: str, node: str, attribute: str, page: 
 # -- wrapping System ----------------------------------------------------------
 
 
+def _fault(target: _Target) -> str | None:
+    """Count a configfs or sysfs change; fail or kill here when asked (faults.py)."""
+    try:
+        return faults.before(target.kernel.root, "configfs", os.getpid())
+    except faults.Injected:
+        raise faults.os_error(target.path) from None
+
+
 def _wrap_mkdir(original: Callable[..., None]) -> Callable[..., None]:
     def mkdir(self: Any, path: str, parents: bool = False) -> None:
         target = None if self.dry_run else _classify(self, path)
         if target is None or (parents and target.file.is_dir()):
             return original(self, path, parents)
         self.probe(f"create directory {path}")
+        fault = _fault(target)
         _mkdir(target)
         target.kernel.save()
+        faults.after(fault, os.getpid())
 
     setattr(mkdir, _ORIGINAL, original)
     return mkdir
@@ -317,8 +327,10 @@ def _wrap_rmdir(original: Callable[..., None]) -> Callable[..., None]:
         if target is None:
             return original(self, path)
         self.probe(f"remove directory {path}")
+        fault = _fault(target)
         _rmdir(target)
         target.kernel.save()
+        faults.after(fault, os.getpid())
 
     setattr(rmdir, _ORIGINAL, original)
     return rmdir
@@ -329,11 +341,13 @@ def _wrap_write_attribute(original: Callable[..., None]) -> Callable[..., None]:
         target = None if self.dry_run else _classify(self, path)
         if target is None:
             return original(self, path, value)
+        fault = _fault(target)
         shown = _write(target, str(value))
         original(self, path, value)
         if shown is not None:
             write_file(target.file, f"{shown}\n")
         target.kernel.save()
+        faults.after(fault, os.getpid())
 
     setattr(write_attribute, _ORIGINAL, original)
     return write_attribute

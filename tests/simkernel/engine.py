@@ -675,11 +675,19 @@ def _kernel_from_env() -> Kernel:
     return Kernel(root)
 
 
-def _run(program: str, action: Any) -> int:
+def _run(program: str, action: Any, kind: str | None = None) -> int:
+    from .faults import Injected, after, before
+
     try:
         kernel = _kernel_from_env()
+        # The tool runs the fake command directly: its parent is the tool.
+        fault = before(kernel.root, kind or program, os.getppid())
         action(kernel)
         kernel.save()
+        after(fault, os.getppid())
+    except Injected as error:
+        print(str(error), file=sys.stderr)
+        return 1
     except CommandError as error:
         print(error.message, file=sys.stderr)
         return error.status

@@ -1,0 +1,135 @@
+"""Control daemons of the userspace stacks (cman, pcmk): find, start, stop, show.
+
+While a volume is mounted the kernel needs them (it restarts the machine
+when the holder of /dev/ocfs2_control goes away), so they are stopped only
+after checking that no heartbeat region is active and no OCFS2 volume is
+mounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..configfs import Configfs
+from ..daemons import Daemon, DaemonError
+from ..errors import MissingProgramError, StepError
+from ..kernel import Kernel
+from ..report import Outcome, Reporter
+from ..status import StatusReport
+from ..system import System
+
+
+class ControlDaemons:
+    """The daemons of one stack, in the order they start."""
+
+    def __init__(self, system: System, kernel: Kernel, report: Reporter, stack: str,
+                 names: tuple[str, ...]) -> None:
+        self.system = system
+        self.kernel = kernel
+        self.report = report
+        self.stack = stack
+        self.daemons = [Daemon(system, name, stack) for name in names]
+
+    def daemon(self, name: str) -> Daemon:
+        return next(daemon for daemon in self.daemons if daemon.name == name)
+
+    def require(self) -> None:
+        """Every daemon must be installed before anything is started (LSB exit 5)."""
+        for daemon in self.daemons:
+            if daemon.locate() is None:
+                raise MissingProgramError(
+                    f"cluster stack {self.stack} is not supported here: no {daemon.name}"
+                    f" (looked for {' and '.join(daemon.candidates())} in /sbin, /usr/sbin"
+                    " and PATH)"
+                )
+
+    def all_running(self) -> bool:
+        return all(daemon.is_running() for daemon in self.daemons)
+
+    def running(self) -> list[Daemon]:
+        """The running daemons, in the order they stop."""
+        return [daemon for daemon in reversed(self.daemons) if daemon.is_running()]
+
+    # -- start ---------------------------------------------------------------
+
+    def start(self, daemon: Daemon, ready: Callable[[], bool] | None = None,
+              what: str = "") -> Outcome:
+        """Start one daemon; entered in the run's plan, so a failed start stops it again."""
+        if daemon.is_running():
+            return Outcome.ALREADY
+        with self.report.step(f"Starting {daemon.label}"):
+            try:
+                daemon.start(ready, what)
+            except DaemonError as error:
+                self._stop_if_running(daemon)
+                raise StepError(f"Unable to start {daemon.label}: {error}") from None
+        self.system.record_undo(
+            f"starting {daemon.label}", lambda: self._stop_if_running(daemon)
+        )
+        return Outcome.DONE
+
+    # -- stop ----------------------------------------------------------------
+
+    def check_safe_to_stop(self, configfs: Configfs) -> None:
+        """The daemons must stay while a volume depends on them (KERNEL.md)."""
+        for target in configfs.clusters():
+            regions = target.heartbeat_regions()
+            if regions:
+                raise StepError(
+                    f"Unable to stop cluster as heartbeat region {regions[0]} is still active"
+                )
+        mounts = self.kernel.mounts_of_type("ocfs2")
+        if mounts:
+            raise StepError(
+                f"Unable to stop cluster as OCFS2 volume {mounts[0].device} is still mounted"
+                f" on {mounts[0].mountpoint}"
+            )
+
+    def stop_all(self, configfs: Configfs, force: bool) -> Outcome:
+        """Stop the running daemons, newest first, once nothing depends on them."""
+        running = self.running()
+        if not running:
+            return Outcome.ALREADY
+        with self.report.step(f"Stopping {running[0].label}"):
+            self.check_safe_to_stop(configfs)
+            self._stop(running[0], force)
+        for daemon in running[1:]:
+            if daemon.is_running():
+                with self.report.step(f"Stopping {daemon.label}"):
+                    self._stop(daemon, force)
+        return Outcome.DONE
+
+    def _stop_if_running(self, daemon: Daemon) -> None:
+        if daemon.is_running():
+            self._stop(daemon, force=True)
+
+    def _stop(self, daemon: Daemon, force: bool) -> None:
+        try:
+            daemon.stop(force)
+        except DaemonError as error:
+            raise StepError(f"Unable to stop {daemon.label}: {error}") from None
+
+    def check_none_running(self) -> None:
+        for daemon in self.daemons:
+            pids = daemon.pids()
+            if pids:
+                raise StepError(
+                    f"Unable to unload modules while {daemon.label} is running"
+                    f" (pid {', '.join(map(str, pids))})"
+                )
+
+    # -- status --------------------------------------------------------------
+
+    def status(self, report: StatusReport) -> None:
+        facts: dict[str, Any] = {}
+        for daemon in self.daemons:
+            path = daemon.locate()
+            pids = daemon.pids()
+            facts[daemon.name] = {"program": path, "pids": pids, "running": bool(pids)}
+            if pids:
+                state = f"running (pid {', '.join(map(str, pids))})"
+            else:
+                state = "not running" if path else "not installed"
+            report.lines.append(f"Checking for control daemon {daemon.label}: {state}")
+        report.facts["daemons"] = facts

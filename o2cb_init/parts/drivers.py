@@ -1,0 +1,320 @@
+"""The drivers a stack needs: load them, unload what this tool loaded, show them.
+
+`load` records what the kernel had before (baseline.py), loads configfs,
+the stack plugin (stack-glue kernels) or heartbeat driver (2007-era
+kernels) and ocfs2_dlmfs, and mounts configfs and ocfs2_dlmfs.  `unload`
+takes away only what load brought in.  Every change is entered in the
+run's plan with its undo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .. import baseline
+from ..configfs import Configfs
+from ..errors import StepError, UnsupportedError
+from ..kernel import CLUSTER_STACK_FILE, DLMFS_MOUNTPOINT, Generation, Kernel
+from ..report import Outcome, Reporter
+from ..status import StatusReport, loaded_word
+from ..system import System
+
+STACKGLUE_MODULE = "ocfs2_stackglue"
+DEBUGFS_MOUNTPOINT = "/sys/kernel/debug"
+
+# Removal order: users before what they use.  modprobe -r takes along a
+# module's unused dependencies; the order still matters for what it cannot.
+STACK_MODULES = (
+    "ocfs2_dlmfs",
+    "ocfs2_stack_o2cb",
+    "ocfs2_stack_user",
+    "ocfs2",
+    "ocfs2_disk_heartbeat",
+    "ocfs2_user_heartbeat",
+    "ocfs2_dlm",
+    "ocfs2_nodemanager",
+    STACKGLUE_MODULE,
+    "dlm",
+)
+
+# configfs directories that belong to the ocfs2 stack; anything else in
+# configfs (nvmet, usb_gadget, target...) is someone else's and keeps it.
+OWN_CONFIGFS_ENTRIES = {"cluster", "dlm"}
+
+
+def default_refusal(stack: str, generation: Generation) -> str:
+    if generation is Generation.LEGACY:
+        return (
+            f"cluster stack {stack} is not supported by this kernel's ocfs2 drivers"
+            " (ocfs2 1.2 runs only the o2cb stack)"
+        )
+    return f"cluster stack {stack} is not supported on this kernel"
+
+
+@dataclass
+class Drivers:
+    """The drivers of one stack."""
+
+    system: System
+    kernel: Kernel
+    report: Reporter
+    stack: str
+    plugin: str  # stack glue plugin: "o2cb" or "user"
+    heartbeat_method: str  # 2007-era heartbeat_mode: "disk" or "user"
+    generations: frozenset[Generation]
+    refusal: Callable[[Generation], str] | None = None
+    extra_filesystems: tuple[str, ...] = field(default=())  # shown by status
+
+    @property
+    def configfs(self) -> Configfs:
+        return Configfs(self.system, self.kernel.configfs_mountpoint())
+
+    # -- kernel generation ---------------------------------------------------
+
+    def unsupported_reason(self, generation: Generation) -> str:
+        if self.refusal is not None:
+            return self.refusal(generation)
+        return default_refusal(self.stack, generation)
+
+    def probe_generation(self) -> Generation:
+        """Which driver family runs here, loading the stack glue if it is a module."""
+        if not self.kernel.has_stackglue():
+            # A quiet try: on ocfs2 1.2 and 2007-era kernels this module does not exist.
+            tried = self.kernel.try_modprobe(STACKGLUE_MODULE)
+            if self.system.dry_run and tried.ok:
+                # A dry run assumes its planned changes succeed.
+                return Generation.STACKGLUE
+            if not tried.ok and "not found" not in tried.reason:
+                # Only a module that does not exist means an older kernel.
+                raise StepError(f'Unable to load module "{STACKGLUE_MODULE}": {tried.reason}')
+        return self.kernel.generation()
+
+    def require_supported(self) -> Generation:
+        """Refuse a kernel this stack cannot run on.
+
+        A kernel with neither the stack glue nor a node manager in configfs
+        yet may be a 2007-era one that shows cluster/heartbeat_mode only
+        once its drivers are loaded: load() decides that case afterwards.
+        Whatever the probe loaded is undone with the run.
+        """
+        generation = self.probe_generation()
+        if generation in self.generations or self._undecided(generation):
+            return generation
+        raise UnsupportedError(self.unsupported_reason(generation))
+
+    def _undecided(self, generation: Generation) -> bool:
+        return (
+            generation is Generation.LEGACY
+            and Generation.HEARTBEAT_MODE in self.generations
+            and not self.configfs.available()
+        )
+
+    # -- load ----------------------------------------------------------------
+
+    def load(self) -> Outcome:
+        """Load the drivers and mount the filesystems this stack needs."""
+        baseline.record(
+            self.system, self.kernel, [self.kernel.configfs_mountpoint(), DLMFS_MOUNTPOINT]
+        )
+        generation = self.require_supported()
+        outcomes = [
+            self.mount_debugfs(),
+            self.load_filesystem("configfs"),
+            self.mount_filesystem("configfs", self.kernel.configfs_mountpoint()),
+        ]
+        if generation is Generation.STACKGLUE:
+            outcomes.append(self.load_plugin())
+        outcomes.append(self.load_filesystem("ocfs2_dlmfs"))
+        outcomes.append(self.mount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT))
+        # 2007-era kernels show cluster/heartbeat_mode only now, with the node manager loaded.
+        if self.kernel.generation() is Generation.HEARTBEAT_MODE:
+            outcomes.extend(self.select_heartbeat_method())
+        if self.kernel.generation() not in self.generations and not self.system.dry_run:
+            raise UnsupportedError(self.unsupported_reason(self.kernel.generation()))
+        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
+
+    def mount_debugfs(self) -> Outcome:
+        """Mount debugfs where the kernel offers it, as the reference does.
+
+        o2hbmonitor reads the heartbeat there.  It is a kernel-wide facility
+        others use too, so unload leaves it mounted.
+        """
+        if not self.system.is_dir(DEBUGFS_MOUNTPOINT) or not self.kernel.has_filesystem("debugfs"):
+            return Outcome.ALREADY
+        return self.mount_filesystem("debugfs", DEBUGFS_MOUNTPOINT, device="nodev")
+
+    def load_filesystem(self, fstype: str) -> Outcome:
+        if self.kernel.has_filesystem(fstype):
+            return Outcome.ALREADY
+        with self.report.step(f'Loading filesystem "{fstype}"'):
+            self.kernel.modprobe(fstype)
+        return Outcome.DONE
+
+    def mount_filesystem(
+        self, fstype: str, mountpoint: str, device: str | None = None
+    ) -> Outcome:
+        if self.kernel.mounted_fstype(mountpoint) == fstype:
+            return Outcome.ALREADY
+        if not self.system.is_dir(mountpoint):
+            with self.report.step(f"Creating directory '{mountpoint}'"):
+                try:
+                    self.system.mkdir(mountpoint, parents=True)
+                except OSError as error:
+                    raise StepError(f"Unable to create directory '{mountpoint}': "
+                                    f"{error.strerror}") from None
+        with self.report.step(f"Mounting {fstype} filesystem at {mountpoint}"):
+            self.kernel.mount(fstype, mountpoint, device)
+        return Outcome.DONE
+
+    def load_plugin(self) -> Outcome:
+        if self.plugin in self.kernel.loaded_plugins():
+            return Outcome.ALREADY
+        with self.report.step(f'Loading stack plugin "{self.plugin}"'):
+            self.kernel.modprobe(f"ocfs2_stack_{self.plugin}")
+        return Outcome.DONE
+
+    def select_heartbeat_method(self) -> list[Outcome]:
+        """2007-era kernels: load this stack's heartbeat driver and make it the mode."""
+        top = self.configfs.top
+        method = self.heartbeat_method
+        outcomes = []
+        if method not in (top.read("heartbeat_available_modes") or "").split():
+            with self.report.step(f'Loading heartbeat driver "ocfs2_{method}_heartbeat"'):
+                self.kernel.modprobe(f"ocfs2_{method}_heartbeat")
+            outcomes.append(Outcome.DONE)
+        previous = top.read("heartbeat_mode")
+        if previous != method:
+            with self.report.step(f'Setting heartbeat mode "{method}"'):
+                top.write("heartbeat_mode", method)
+            if previous:
+                self.system.record_undo(
+                    "setting the heartbeat mode", lambda: top.write("heartbeat_mode", previous)
+                )
+            outcomes.append(Outcome.DONE)
+        return outcomes
+
+    def set_cluster_stack(self) -> Outcome:
+        """Name this stack in /sys/fs/ocfs2/cluster_stack (stack glue kernels)."""
+        if not self.kernel.has_stackglue() or self.kernel.cluster_stack() == self.stack:
+            return Outcome.ALREADY
+        previous = self.kernel.cluster_stack()
+        with self.report.step(f'Setting cluster stack "{self.stack}"'):
+            try:
+                self.system.write_attribute(CLUSTER_STACK_FILE, self.stack)
+            except OSError as error:
+                raise StepError(
+                    f"Unable to set cluster stack {self.stack}: {error.strerror}"
+                ) from None
+        if previous:
+            self.system.record_undo(
+                "setting the cluster stack",
+                lambda: self.system.write_attribute(CLUSTER_STACK_FILE, previous),
+            )
+        return Outcome.DONE
+
+    def unload_ocfs2(self) -> Outcome:
+        """The filesystem driver goes with the cluster, unless a volume uses it."""
+        module = self.kernel.module("ocfs2")
+        if module is None or module.in_use:
+            return Outcome.ALREADY
+        with self.report.step('Unloading module "ocfs2"'):
+            self.kernel.remove_module("ocfs2")
+        return Outcome.DONE
+
+    # -- unload --------------------------------------------------------------
+
+    def check_no_cluster(self) -> None:
+        """Refuse to unload drivers while a cluster is online."""
+        for target in self.configfs.clusters():
+            raise StepError(
+                f"Unable to unload modules as O2CB cluster {target.name} is still online"
+            )
+
+    def unload(self) -> Outcome:
+        """Take away what load brought in, in reverse, leaving what others use."""
+        before = baseline.read(self.system)
+        outcomes = [self.unmount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT, before)]
+        for name in STACK_MODULES:
+            outcomes.append(self.unload_module(name, before))
+        outcomes.append(self.release_configfs(before))
+        baseline.forget(self.system)
+        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
+
+    def unmount_filesystem(
+        self, fstype: str, mountpoint: str, before: baseline.Baseline
+    ) -> Outcome:
+        mounted = self.kernel.mounted_fstype(mountpoint) == fstype
+        if not mounted or before.had_mount(mountpoint):
+            return Outcome.ALREADY
+        with self.report.step(f"Unmounting {fstype} filesystem"):
+            self.kernel.umount(fstype, mountpoint)
+        return Outcome.DONE
+
+    def unload_module(self, name: str, before: baseline.Baseline) -> Outcome:
+        module = self.kernel.module(name)
+        if module is None or before.had_module(name):
+            return Outcome.ALREADY
+        if module.in_use:
+            self.system.probe(f"module {name} is in use; leaving it loaded")
+            return Outcome.ALREADY
+        with self.report.step(f'Unloading module "{name}"'):
+            self.kernel.remove_module(name)
+        return Outcome.DONE
+
+    def release_configfs(self, before: baseline.Baseline) -> Outcome:
+        """Unmount and unload configfs unless someone else still uses it."""
+        mountpoint = self.kernel.configfs_mountpoint()
+        others = set(self.system.listdir(mountpoint)) - OWN_CONFIGFS_ENTRIES
+        if others:
+            self.system.probe(f"configfs is in use by {', '.join(sorted(others))}; keeping it")
+            return Outcome.ALREADY
+        outcomes = [self.unmount_filesystem("configfs", mountpoint, before)]
+        outcomes.append(self.unload_module("configfs", before))
+        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
+
+    # -- status --------------------------------------------------------------
+
+    def status(self, report: StatusReport) -> None:
+        """configfs, the stack glue and plugin or heartbeat driver, ocfs2_dlmfs."""
+        self.status_filesystem(report, "configfs", self.kernel.configfs_mountpoint())
+        if self.kernel.has_stackglue():
+            report.add("stackglue_loaded", True, "Stack glue driver: Loaded")
+            loaded = self.plugin in self.kernel.loaded_plugins()
+            report.add(
+                "plugin", {"name": self.plugin, "loaded": loaded},
+                f'Stack plugin "{self.plugin}": {loaded_word(loaded)}',
+            )
+        elif self.kernel.generation() is Generation.HEARTBEAT_MODE:
+            method = self.heartbeat_method
+            top = self.configfs.top
+            loaded = method in (top.read("heartbeat_available_modes") or "").split()
+            report.add(
+                "heartbeat_driver", {"name": f"ocfs2_{method}_heartbeat", "loaded": loaded},
+                f'Heartbeat driver "ocfs2_{method}_heartbeat": {loaded_word(loaded)}',
+            )
+            current = top.read("heartbeat_mode") or ""
+            report.add("heartbeat_method", current, f"Heartbeat method: {current or 'none'}")
+        elif self.plugin != "o2cb":
+            report.add("stackglue_loaded", False, "Stack glue driver: Not loaded")
+        self.status_filesystem(report, "ocfs2_dlmfs", DLMFS_MOUNTPOINT)
+        for fstype in self.extra_filesystems:
+            loaded = self.kernel.has_filesystem(fstype)
+            report.add(f"{fstype}_driver", loaded, f'Driver for "{fstype}": {loaded_word(loaded)}')
+
+    def status_filesystem(self, report: StatusReport, fstype: str, mountpoint: str) -> None:
+        loaded = self.kernel.has_filesystem(fstype)
+        report.add(f"{fstype}_loaded", loaded, f'Driver for "{fstype}": {loaded_word(loaded)}')
+        if loaded:
+            mounted = self.kernel.mounted_fstype(mountpoint) == fstype
+            report.add(
+                f"{fstype}_mounted", mounted,
+                f'Filesystem "{fstype}": {"Mounted" if mounted else "Not mounted"}',
+            )
+
+    def status_debugfs(self, report: StatusReport) -> None:
+        debugfs = self.kernel.mounted_fstype(DEBUGFS_MOUNTPOINT) == "debugfs"
+        report.add(
+            "debugfs", debugfs,
+            f"Debug file system at {DEBUGFS_MOUNTPOINT}: {'mounted' if debugfs else 'not mounted'}",
+        )

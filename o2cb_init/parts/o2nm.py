@@ -1,0 +1,273 @@
+"""The o2nm cluster in configfs: build it from a layout, check it, take it down.
+
+"Online" means complete: the cluster exists with every node of its layout
+and their attributes, `local` set on this host's node, the timeouts of the
+configuration and local heartbeat mode.  A cluster that lacks any of these
+(a start killed half-way, a race before the lock existed) is partial:
+status says what is missing, and online finishes it by building it anew
+(or, while a heartbeat region is active, refuses to touch it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import clusterconf
+from ..clusterconf import ClusterConf
+from ..config import Settings
+from ..configfs import Cluster, Configfs
+from ..errors import ConfigError, O2cbError, StepError
+from ..kernel import LEGACY_THRESHOLD_FILE, Kernel
+from ..report import Outcome, Reporter
+from ..status import StatusReport
+from ..system import System
+
+HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
+
+
+@dataclass
+class O2nmCluster:
+    """The o2nm cluster of one stack; ``from_layout``: built from cluster.conf."""
+
+    system: System
+    kernel: Kernel
+    report: Reporter
+    settings: Settings
+    from_layout: bool = True
+    check_timeouts: bool = True  # False when the settings are not from a valid config
+
+    @property
+    def configfs(self) -> Configfs:
+        return Configfs(self.system, self.kernel.configfs_mountpoint())
+
+    def cluster(self, name: str) -> Cluster:
+        return self.configfs.cluster(name)
+
+    # -- the layout ------------------------------------------------------------
+
+    def layout(self, name: str) -> ClusterConf:
+        """The cluster in cluster.conf, with this host in it (ConfigError, exit 6, if not)."""
+        clusters = clusterconf.load(self.system)
+        if name not in clusters:
+            raise ConfigError(f"Cluster {name} is not defined in {clusterconf.CLUSTER_CONF}")
+        layout = clusters[name]
+        self.local_node_name(layout)
+        return layout
+
+    def local_node_name(self, layout: ClusterConf) -> str:
+        hostname = self.system.hostname()
+        node = layout.local_node(hostname)
+        if node is None:
+            raise ConfigError(
+                f"This node ({hostname}) is not a node of cluster {layout.name} "
+                f"in {clusterconf.CLUSTER_CONF}"
+            )
+        return node.name
+
+    def check(self, name: str) -> None:
+        """Before anything changes: the layout must name the cluster and this host."""
+        if self.from_layout:
+            self.layout(name)
+
+    # -- completeness -------------------------------------------------------------
+
+    def missing(self, name: str) -> list[str]:
+        """What the cluster in configfs lacks; empty when it is complete."""
+        target = self.cluster(name)
+        if not target.exists():
+            return ["the cluster"]
+        try:
+            layout = self.layout(name) if self.from_layout else None
+        except O2cbError:
+            layout = None  # status and stop never depend on the configuration
+        problems: list[str] = []
+        if layout is None:
+            if self.from_layout and not any(node.is_local for node in target.nodes()):
+                problems.append("a local node")
+            return problems
+        for node_conf in layout.nodes:
+            node = target.node(node_conf.name)
+            if not node.exists():
+                problems.append(f"node {node_conf.name}")
+                continue
+            expected = {
+                "num": str(node_conf.number),
+                "ipv4_address": node_conf.ip_address,
+                "ipv4_port": str(node_conf.ip_port),
+            }
+            for attribute, value in expected.items():
+                if node.read(attribute) != value:
+                    problems.append(f"{attribute}={value} on node {node_conf.name}")
+        local = target.node(self.local_node_name(layout))
+        if local.exists() and not local.is_local:
+            problems.append(f"local=1 on node {local.name}")
+        if self.check_timeouts:
+            problems.extend(self._missing_timeouts(target))
+        mode = target.heartbeat.read("mode")
+        if layout.heartbeat_mode == "local" and mode not in (None, "local"):
+            problems.append("heartbeat mode local")
+        return problems
+
+    def _missing_timeouts(self, target: Cluster) -> list[str]:
+        settings = self.settings
+        expected = {
+            "heartbeat/dead_threshold": settings.heartbeat_threshold,
+            "idle_timeout_ms": settings.idle_timeout_ms,
+            "keepalive_delay_ms": settings.keepalive_delay_ms,
+            "reconnect_delay_ms": settings.reconnect_delay_ms,
+        }
+        problems = []
+        for attribute, value in expected.items():
+            current = target.read(attribute)
+            if current is not None and current != str(value):
+                problems.append(f"{attribute.rsplit('/', 1)[-1]}={value}")
+        return problems
+
+    def is_online(self, name: str) -> bool:
+        return not self.missing(name)
+
+    # -- online --------------------------------------------------------------
+
+    def online(self, name: str) -> Outcome:
+        """Build the cluster from cluster.conf; finish a partial one by building it anew."""
+        target = self.cluster(name)
+        if target.exists():
+            problems = self.missing(name)
+            if not problems:
+                self.report.line(f"Cluster {name} already online")
+                return Outcome.ALREADY
+            self.remove_partial(target, problems)
+        layout = self.layout(name)
+        local_name = self.local_node_name(layout)
+        with self.report.step(f'Registering O2CB cluster "{name}"'):
+            self.register(target, layout)
+        with self.report.step("Setting O2CB cluster timeouts "):
+            self.set_timeouts(target)
+            # Last: local=1 starts o2net, and a peer that connects first
+            # would freeze the idle timeout the kernel will negotiate.
+            target.node(local_name).set_local()
+        return Outcome.DONE
+
+    def remove_partial(self, target: Cluster, problems: list[str]) -> None:
+        with self.report.step(f'Removing incomplete O2CB cluster "{target.name}"'):
+            if target.heartbeat_regions():
+                raise StepError(
+                    f"cluster {target.name} lacks {', '.join(problems)}, and a heartbeat"
+                    " region is active: it cannot be rebuilt while a volume is mounted"
+                )
+            self.remove(target, strict=True)
+
+    def register(self, target: Cluster, layout: ClusterConf) -> None:
+        if not self.configfs.available() and not self.system.dry_run:
+            raise StepError("configfs has no cluster directory: is the o2cb driver loaded?")
+        target.create()
+        for node_conf in layout.nodes:
+            node = target.node(node_conf.name)
+            node.create()
+            node.configure(node_conf.number, node_conf.ip_address, node_conf.ip_port)
+
+    def set_timeouts(self, target: Cluster) -> None:
+        """Write each timeout this kernel has an attribute for.
+
+        ocfs2 1.2 drivers have heartbeat/ but no dead_threshold in it (the
+        threshold is in /proc) and no network timeouts at all.
+        """
+        settings = self.settings
+        if self.offers(target, f"{target.heartbeat.path}/dead_threshold"):
+            target.heartbeat.write("dead_threshold", settings.heartbeat_threshold)
+        elif self.system.exists(LEGACY_THRESHOLD_FILE):
+            self.system.write_attribute(LEGACY_THRESHOLD_FILE, str(settings.heartbeat_threshold))
+        if self.offers(target, f"{target.path}/idle_timeout_ms"):
+            target.set_network_timeouts(
+                settings.idle_timeout_ms, settings.keepalive_delay_ms, settings.reconnect_delay_ms
+            )
+
+    def offers(self, target: Cluster, attribute: str) -> bool:
+        """Whether the kernel has this attribute; a dry run that only planned the cluster
+        assumes a current kernel."""
+        if self.system.dry_run and not target.exists():
+            return True
+        return self.system.exists(attribute)
+
+    # -- offline -------------------------------------------------------------
+
+    def heartbeat_active(self) -> list[str]:
+        """Active heartbeat regions of every cluster: nothing may stop while there are any."""
+        return [region for target in self.configfs.clusters()
+                for region in target.heartbeat_regions()]
+
+    def offline(self, name: str, force: bool = False,
+                before_removal: Callable[[], None] | None = None) -> Outcome:
+        """Remove the cluster; refused while a heartbeat region is active."""
+        target = self.cluster(name)
+        if not target.exists():
+            return Outcome.ALREADY
+        with self.report.step(f"Stopping O2CB cluster {name}"):
+            if target.heartbeat_regions():
+                raise StepError(HEARTBEAT_STILL_ACTIVE)
+            if before_removal is not None:
+                before_removal()
+            failures = self.remove(target, strict=not force)
+            if failures:
+                raise failures[0]
+        return Outcome.DONE
+
+    def remove(self, target: Cluster, strict: bool) -> list[StepError]:
+        """Remove the nodes, then the cluster.
+
+        Not strict (force-offline): go on past what will not go and return
+        the failures instead of raising.
+        """
+        failures: list[StepError] = []
+        for node in [*target.nodes(), target]:
+            if not node.exists():
+                continue
+            try:
+                node.remove()
+            except StepError as error:
+                if strict:
+                    raise
+                failures.append(error)
+        return failures
+
+    # -- status --------------------------------------------------------------
+
+    def status(self, report: StatusReport, name: str) -> None:
+        target = self.cluster(name)
+        exists = target.exists()
+        problems = self.missing(name) if exists else []
+        online = exists and not problems
+        state = "Online" if online else ("Partial" if exists else "Offline")
+        report.facts["cluster"] = name
+        report.facts["partial"] = bool(exists and problems)
+        report.add("online", online, f'Checking O2CB cluster "{name}": {state}')
+        if problems:
+            report.add("missing", problems, f"  Missing: {', '.join(problems)}")
+        if not exists:
+            return
+        report.facts["configfs"] = target.dump()
+        threshold = target.heartbeat.read_int("dead_threshold")
+        if threshold is None:
+            legacy = self.system.read_attribute(LEGACY_THRESHOLD_FILE)
+            threshold = int(legacy) if legacy and legacy.isdigit() else None
+        if threshold is not None:
+            report.add(
+                "heartbeat_dead_threshold", threshold, f"  Heartbeat dead threshold: {threshold}"
+            )
+        for key, label in (
+            ("idle_timeout_ms", "Network idle timeout"),
+            ("keepalive_delay_ms", "Network keepalive delay"),
+            ("reconnect_delay_ms", "Network reconnect delay"),
+        ):
+            value = target.read_int(key)
+            if value is not None:
+                report.add(key, value, f"  {label}: {value}")
+        mode = "Global" if target.heartbeat.read("mode") == "global" else "Local"
+        report.add("heartbeat_mode", mode, f"  Heartbeat mode: {mode}")
+        regions = target.heartbeat_regions()
+        report.facts["heartbeat_regions"] = regions
+        report.add(
+            "heartbeat_active", bool(regions),
+            f"Checking O2CB heartbeat: {'Active' if regions else 'Not active'}",
+        )
