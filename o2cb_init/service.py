@@ -56,13 +56,13 @@ def load(context: Context) -> int:
     return ExitCode.OK
 
 
-@_locked
 def online(context: Context, cluster: str | None) -> int:
     stack = stack_for(context)
     name = _cluster(context, cluster)
     if name:
+        # Before the lock: a layout that cannot work changes nothing, not even /run.
         stack.check_online(name)
-    with _all_or_nothing(context):
+    with lock.exclusive(context.system, "online"), _all_or_nothing(context):
         stack.load()
         if name:
             stack.online(name)
@@ -87,7 +87,6 @@ def unload(context: Context, cluster: str | None) -> int:
     return ExitCode.OK
 
 
-@_locked
 def start(context: Context, cluster: str | None) -> int:
     if not context.settings.enabled:
         context.system.probe(f"O2CB_ENABLED is not true in {context.settings.path}; not starting")
