@@ -78,6 +78,13 @@ def test_stack_glue_files(boots: dict[str, Boot], kernel: harness.Kernel) -> Non
     result = boots["ours"].scenario("start")
     sysfs = result.snap("after")["sys_fs_ocfs2"] or {}
     result.check(set(sysfs) == STACKGLUE_FILES, f"/sys/fs/ocfs2 holds {sorted(sysfs)}")
+    mounted = boots["ours"].scenario("data-safety")
+    device = mounted.notes["device"].rsplit("/", 1)[-1]
+    sysfs = mounted.snap("mounted")["sys_fs_ocfs2"] or {}
+    mounted.check(
+        f"{device}/filecheck/" in sysfs and set(sysfs) >= STACKGLUE_FILES,
+        f"with {device} mounted, /sys/fs/ocfs2 holds {sorted(sysfs)}",
+    )
 
 
 def test_o2cb_configfs_attributes(boots: dict[str, Boot], kernel: harness.Kernel) -> None:
@@ -104,4 +111,9 @@ def test_o2cb_modules_and_their_dependencies(
     result = boots["ours"].scenario("start")
     users = added_modules(boots["ours"], result.snap("after"))
     result.check(users == O2CB_MODULE_USERS, f"modules and users after start: {users}")
+    mounted = boots["ours"].scenario("data-safety")
+    added = set(added_modules(boots["ours"], mounted.snap("mounted"))) - set(O2CB_MODULE_USERS)
+    mounted.check(
+        {"ocfs2", "jbd2", "quota_tree"} <= added, f"a mount added the modules {sorted(added)}"
+    )
 
