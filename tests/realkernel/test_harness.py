@@ -135,3 +135,35 @@ def test_listeners_decode_proc_net_tcp(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setattr(guest, "read", lambda path: table)
     assert guest.listeners() == ["127.0.0.1:7777"]
+
+
+def test_boot_queue_boots_each_plan_once_per_kernel_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    booted: list[tuple[str, str]] = []
+
+    def fake_boot(impl: str, scenarios: list[str], **kwargs: object) -> harness.Boot:
+        booted.append((str(kwargs["kernel"]), impl))
+        return harness.Boot(impl, {}, "", 0, 0.0, Path("/"), kernel=str(kwargs["kernel"]))
+
+    monkeypatch.setattr(harness, "boot", fake_boot)
+    monkeypatch.setattr(harness, "missing_kernel", lambda kernel: [] if kernel.version else ["x"])
+    ours = harness.Plan("ours", "ours", ("start",), "boots")
+    ref = harness.Plan("reference", "reference", ("start",), "boots")
+    old, new = harness.Kernel("5.10", "5.10"), harness.Kernel("6.12", "6.12")
+    absent = harness.Kernel("trixie", None)
+    queue = harness.BootQueue(1)
+    queue.plan_ahead([(old, ours), (old, ref), (absent, ours), (new, ours)])
+    first = queue.get(old, ours)
+    assert queue.get(old, ours) is first and first.kernel == "5.10"
+    assert queue.get(new, ours).kernel == "6.12"
+    queue.shutdown()
+    assert booted == [("5.10", "ours"), ("5.10", "reference"), ("6.12", "ours")]
+
+
+def test_a_plan_is_declared_once() -> None:
+    first = harness.plan("test-plan", "ours", ["start"], fixture="x")
+    assert harness.plan("test-plan", "ours", ["start"], fixture="x") == first
+    with pytest.raises(ValueError, match="declared twice"):
+        harness.plan("test-plan", "reference", ["start"], fixture="x")
+    del harness.PLANS["test-plan"]
