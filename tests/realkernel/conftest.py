@@ -69,8 +69,32 @@ def boot_queue() -> Iterator[harness.BootQueue]:
     """The session's boots, all queued at the first one a test asks for."""
     queue = harness.BootQueue()
     queue.plan_ahead(_WANTED)
+    _QUEUES.append(queue)
     yield queue
     queue.shutdown()
+
+
+_QUEUES: list[harness.BootQueue] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Each boot's wall and CPU time, per kernel: what the bed costs."""
+    lines = []
+    for queue in _QUEUES:
+        by_kernel: dict[str, list[tuple[str, harness.Boot]]] = {}
+        for (version, name), future in queue.futures.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                by_kernel.setdefault(version, []).append((name, future.result()))
+        for version, done in by_kernel.items():
+            cpu = sum(boot.cpu_seconds for _name, boot in done)
+            parts = ", ".join(
+                f"{name} {boot.seconds:.0f} s ({boot.cpu_seconds:.0f} s CPU)" for name, boot in done
+            )
+            lines.append(f"kernel {version}: {parts}; {cpu:.0f} s CPU in all")
+    if lines:
+        terminalreporter.section("real-kernel boots")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
