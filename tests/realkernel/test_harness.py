@@ -147,6 +147,7 @@ def test_boot_queue_boots_each_plan_once_per_kernel_in_order(
         return harness.Boot(impl, {}, "", 0, 0.0, Path("/"), kernel=str(kwargs["kernel"]))
 
     monkeypatch.setattr(harness, "boot", fake_boot)
+    monkeypatch.delenv("O2CB_RK_RESULTS", raising=False)
     monkeypatch.setattr(harness, "missing_kernel", lambda kernel: [] if kernel.version else ["x"])
     ours = harness.Plan("ours", "ours", ("start",), "boots")
     ref = harness.Plan("reference", "reference", ("start",), "boots")
