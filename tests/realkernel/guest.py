@@ -234,6 +234,7 @@ class Context:
         display: str | None = None,
         timeout: float = 180,
         entry: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Run ``argv`` and record it; with ``entry`` ("module:function"), in a fork.
 
@@ -241,15 +242,16 @@ class Context:
         child of this process, which imported the package once: under
         emulation with the root on 9p, starting a Python interpreter costs
         seconds, paid here once per boot instead of once per command.
+        ``env`` adds to (or overrides) the command's environment.
         """
         label = self._label(label)
         shown = display or shlex.join(argv)
         log(f"$ {shown}")
         started = time.monotonic()
         if entry:
-            rc, out, err = forked(entry, argv, timeout)
+            rc, out, err = forked(entry, argv, timeout, env or {})
         else:
-            rc, out, err = spawned(argv, timeout)
+            rc, out, err = spawned(argv, timeout, env or {})
         step = {
             "label": label,
             "impl": self.impl,
@@ -298,8 +300,8 @@ class Context:
         self.record["notes"][key] = value
 
 
-def spawned(argv: list[str], timeout: float) -> tuple[int, str, str]:
-    env = dict(os.environ, PATH=GUEST_PATH, LC_ALL="C")
+def spawned(argv: list[str], timeout: float, extra: dict[str, str]) -> tuple[int, str, str]:
+    env = {**os.environ, "PATH": GUEST_PATH, "LC_ALL": "C", **extra}
     try:
         proc = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
@@ -314,7 +316,9 @@ def spawned(argv: list[str], timeout: float) -> tuple[int, str, str]:
 _ENTRIES: dict[str, Callable[[], Any]] = {}
 
 
-def forked(entry: str, argv: list[str], timeout: float) -> tuple[int, str, str]:
+def forked(
+    entry: str, argv: list[str], timeout: float, extra: dict[str, str]
+) -> tuple[int, str, str]:
     """Call the console-script function ``entry`` as ``argv`` would, in a child process."""
     if entry not in _ENTRIES:
         module, _, function = entry.partition(":")
@@ -331,7 +335,7 @@ def forked(entry: str, argv: list[str], timeout: float) -> tuple[int, str, str]:
                 os.dup2(devnull, 0)
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)
-                os.environ.update(PATH=GUEST_PATH, LC_ALL="C")
+                os.environ.update({"PATH": GUEST_PATH, "LC_ALL": "C", **extra})
                 sys.argv = [os.path.basename(argv[0]), *argv[1:]]
                 try:
                     function_()

@@ -16,7 +16,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,9 @@ REPO = HERE.parent.parent
 GUEST_SCRIPT = HERE / "guest.py"
 INSTALL_SCRIPT = REPO / ".ci" / "install-realkernel"
 DLM_DIR = Path("/dlm")
-BOOT_TIMEOUT = float(os.environ.get("O2CB_RK_TIMEOUT", "480"))
+# A boot takes 2-5 minutes on an idle 2-core machine, three times that when
+# other guests share the cores.
+BOOT_TIMEOUT = float(os.environ.get("O2CB_RK_TIMEOUT", "1200"))
 MARKER = "virtme-ng-init: starting script"
 OUR_ENTRY = "o2cb_init.cli:main"  # the console script's target (pyproject)
 
@@ -38,22 +42,101 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+# The Debian suites whose kernels the bed boots, oldest first, and the one
+# this machine runs (its kernel comes from the machine's own apt sources).
+SUITES = ("bullseye", "bookworm", "trixie")
+HOST_SUITE = "bookworm"
+
+
+def cache_dir() -> Path:
+    """Where .ci/install-realkernel keeps the kernels and their suite list."""
+    base = os.environ.get("O2CB_CACHE_DIR")
+    if base:
+        return Path(base) / "kernels"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "o2cb" / "kernels"
+
+
+def installed_suites() -> dict[str, str]:
+    """{suite: version} as .ci/install-realkernel last resolved them."""
+    try:
+        text = (cache_dir() / "suites").read_text()
+    except OSError:
+        return {}
+    pairs = (line.split() for line in text.splitlines())
+    return {words[0]: words[1] for words in pairs if len(words) == 2}
+
+
+def host_kernel_version() -> str | None:
+    """What this machine's linux-image-amd64 depends on, e.g. 6.1.0-56-amd64."""
+    if not shutil.which("apt-cache"):
+        return None
+    proc = subprocess.run(
+        ["apt-cache", "depends", "linux-image-amd64"], capture_output=True, text=True
+    )
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "Depends:" and words[1].startswith("linux-image-"):
+            return words[1][len("linux-image-") :]
+    return None
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel to boot: asked for as a suite name or a version.
+
+    ``version`` is None when a suite could not be resolved (its kernel was
+    never installed); the bed then reports it missing.
+    """
+
+    asked: str
+    version: str | None
+    suite: str | None = None
+
+    def __str__(self) -> str:
+        return self.version or self.asked
+
+    @property
+    def label(self) -> str:
+        """For messages: ``6.12.117+deb13-amd64 (trixie)``."""
+        return f"{self} ({self.suite})" if self.suite and self.version else str(self)
+
+
+def resolve_kernel(word: str) -> Kernel:
+    """A suite name (bullseye, ...) or a kernel version, as the bed will boot it."""
+    suites = installed_suites()
+    if word in suites:
+        return Kernel(word, suites[word], word)
+    if word == HOST_SUITE:
+        return Kernel(word, host_kernel_version(), word)
+    if word in SUITES:
+        return Kernel(word, None, word)
+    suite = next((name for name, version in suites.items() if version == word), None)
+    return Kernel(word, word, suite)
+
+
+def kernels() -> list[Kernel]:
+    """The kernels the suite runs on.
+
+    $O2CB_RK_KERNELS (suites or versions, separated by spaces or commas),
+    else $O2CB_RK_KERNEL (one), else the three suites.
+    """
+    chosen = os.environ.get("O2CB_RK_KERNELS") or os.environ.get("O2CB_RK_KERNEL")
+    words = chosen.replace(",", " ").split() if chosen else list(SUITES)
+    return [resolve_kernel(word) for word in dict.fromkeys(words)]
+
+
 def kernel_version() -> str | None:
-    """The kernel to boot: $O2CB_RK_KERNEL, else what linux-image-amd64 depends on.
+    """The one kernel `make demo` boots: $O2CB_RK_KERNEL, else this machine's suite's.
 
     Falls back to the newest /boot/vmlinuz-* whose modules include OCFS2.
     """
     chosen = os.environ.get("O2CB_RK_KERNEL")
     if chosen:
-        return chosen
-    if shutil.which("apt-cache"):
-        proc = subprocess.run(
-            ["apt-cache", "depends", "linux-image-amd64"], capture_output=True, text=True
-        )
-        for line in proc.stdout.splitlines():
-            words = line.split()
-            if len(words) == 2 and words[0] == "Depends:" and words[1].startswith("linux-image-"):
-                return words[1][len("linux-image-") :]
+        return resolve_kernel(chosen).version
+    version = resolve_kernel(HOST_SUITE).version
+    if version:
+        return version
     candidates = sorted(
         path.name[len("vmlinuz-") :]
         for path in Path("/boot").glob("vmlinuz-*")
@@ -62,21 +145,39 @@ def kernel_version() -> str | None:
     return candidates[-1] if candidates else None
 
 
-def missing_prerequisites() -> list[str]:
-    """What the bed needs and cannot find, one reason each; empty when it can run."""
+def missing_kernel(kernel: Kernel) -> list[str]:
+    """Why ``kernel`` cannot boot here, one reason each; empty when it can."""
+    if not kernel.version:
+        return [
+            f"no {kernel.asked} kernel installed (run .ci/install-realkernel; "
+            f"{cache_dir() / 'suites'} does not list it)"
+        ]
+    missing = []
+    if not Path(f"/boot/vmlinuz-{kernel.version}").exists():
+        missing.append(f"/boot/vmlinuz-{kernel.version} missing (run .ci/install-realkernel)")
+    if not (Path("/lib/modules") / kernel.version / "modules.dep").exists():
+        missing.append(f"/lib/modules/{kernel.version} missing (run .ci/install-realkernel)")
+    return missing
+
+
+def missing_prerequisites(kernel: Kernel | None = None) -> list[str]:
+    """What the bed needs and cannot find, one reason each; empty when it can run.
+
+    Without ``kernel``, the kernel checked is the demo's (kernel_version()).
+    """
     missing = []
     if not shutil.which("qemu-system-x86_64"):
         missing.append("qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
     if not vng_path():
         missing.append("vng not found (pip install virtme-ng)")
-    version = kernel_version()
-    if not version:
-        missing.append("no kernel version: linux-image-amd64 unknown to apt and none in /boot")
+    if kernel is None:
+        version = kernel_version()
+        if version:
+            missing += missing_kernel(Kernel(version, version))
+        else:
+            missing.append("no kernel version: linux-image-amd64 unknown to apt and none in /boot")
     else:
-        if not Path(f"/boot/vmlinuz-{version}").exists():
-            missing.append(f"/boot/vmlinuz-{version} missing (run .ci/install-realkernel)")
-        if not (Path("/lib/modules") / version / "modules.dep").exists():
-            missing.append(f"/lib/modules/{version} missing (run .ci/install-realkernel)")
+        missing += missing_kernel(kernel)
     if not Path("/etc/init.d/o2cb").exists() or not shutil.which("mkfs.ocfs2"):
         missing.append("ocfs2-tools not installed (apt-get install ocfs2-tools)")
     if not shutil.which("busybox"):
@@ -91,9 +192,10 @@ def missing_prerequisites() -> list[str]:
     return missing
 
 
-def require_bed() -> None:
+def require_bed(kernel: Kernel | None = None) -> None:
     """Skip the calling test when the bed cannot run; fail it instead under CI."""
-    skip_or_fail("real-kernel bed", missing_prerequisites(), ".ci/install-realkernel")
+    where = f" for kernel {kernel.label}" if kernel else ""
+    skip_or_fail(f"real-kernel bed{where}", missing_prerequisites(kernel), ".ci/install-realkernel")
 
 
 def skip_or_fail(bed: str, missing: list[str], installer: str) -> None:
@@ -130,6 +232,7 @@ class ScenarioResult:
     impl: str
     record: dict[str, Any]
     console: str
+    kernel: str = "?"
 
     @property
     def steps(self) -> list[dict[str, Any]]:
@@ -159,7 +262,7 @@ class ScenarioResult:
         return "\n".join(lines)
 
     def explain(self, message: str) -> str:
-        parts = [f"[{self.impl}] scenario {self.name}: {message}"]
+        parts = [f"[kernel {self.kernel}, {self.impl}] scenario {self.name}: {message}"]
         if self.record.get("error"):
             parts.append("guest runner error:\n" + self.record["error"])
         for key in ("reset_before", "reset_after"):
@@ -184,16 +287,36 @@ class Boot:
     seconds: float
     workdir: Path
     problems: list[str] = field(default_factory=list)
+    kernel: str = "?"
+    cpu_seconds: float = 0.0
+
+    def save(self, folder: Path, name: str) -> None:
+        """Keep the results and console as FOLDER/NAME.json and NAME-console.txt."""
+        folder.mkdir(parents=True, exist_ok=True)
+        data = dict(
+            self.results,
+            wall_seconds=round(self.seconds, 1),
+            cpu_seconds=round(self.cpu_seconds, 1),
+            problems=self.problems,
+        )
+        (folder / f"{name}.json").write_text(json.dumps(data, indent=1, sort_keys=True))
+        (folder / f"{name}-console.txt").write_text(self.console)
+
+    @property
+    def tag(self) -> str:
+        """``[kernel 6.1.0-56-amd64, ours]``: how messages name this boot."""
+        return f"[kernel {self.kernel}, {self.impl}]"
 
     def scenario(self, name: str) -> ScenarioResult:
         record = self.results.get("scenarios", {}).get(name)
         if record is None:
             raise AssertionError(
-                f"[{self.impl}] scenario {name} has no results "
+                f"{self.tag} scenario {name} has no results "
                 f"({'; '.join(self.problems) or 'runner stopped early'})\n"
                 f"--- guest console (tail) ---\n{self.console[-6000:]}"
             )
-        return ScenarioResult(name, self.impl, record, console_section(self.console, name))
+        section = console_section(self.console, name)
+        return ScenarioResult(name, self.impl, record, section, self.kernel)
 
 
 def console_section(console: str, name: str) -> str:
@@ -205,6 +328,21 @@ def console_section(console: str, name: str) -> str:
     return console[begin:] if end < 0 else console[begin : end + len(closing)]
 
 
+def wait_with_usage(proc: subprocess.Popen[bytes], deadline: float) -> float | None:
+    """Wait for vng until ``deadline``; the CPU seconds it and qemu used, None on timeout.
+
+    The CPU time is what a boot costs on an idle machine: on a busy one the
+    wall time says more about the other processes than about the bed.
+    """
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        time.sleep(0.2)
+    return None
+
+
 def boot(
     impl: str,
     scenarios: list[str],
@@ -213,19 +351,22 @@ def boot(
     keep: bool = False,
     fork_ours: bool = True,
     guest_script: Path = GUEST_SCRIPT,
+    kernel: Kernel | str | None = None,
 ) -> Boot:
-    """Boot the kernel once and run ``scenarios`` with implementation ``impl``.
+    """Boot a kernel once and run ``scenarios`` with implementation ``impl``.
 
-    ``guest_script`` is the runner inside the guest: guest.py, or a module
-    that adds scenarios of its own to guest.py's and calls guest.main.
+    ``kernel`` is a Kernel from kernels(), a version, or None for the
+    demo's kernel (kernel_version()).  ``guest_script`` is the runner inside
+    the guest: guest.py, or a module that adds scenarios of its own to
+    guest.py's and calls guest.main.
     """
     unknown = [name for name in scenarios if name not in guest.SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenarios: {unknown}")
-    version = kernel_version()
+    version = str(kernel) if kernel is not None else kernel_version()
     # The guest cannot write bytecode on its read-only root: compile it here.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "o2cb_init")], check=False)
-    workdir = Path(tempfile.mkdtemp(prefix=f"o2cb-rk-{impl}-", dir="/tmp"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"o2cb-rk-{version}-{impl}-", dir="/tmp"))
     results_path = workdir / "results.json"
     plan = {
         "impl": impl,
@@ -267,9 +408,8 @@ def boot(
             cwd=REPO,
             start_new_session=True,
         )
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        cpu_seconds = wait_with_usage(proc, started + timeout)
+        if cpu_seconds is None:
             problems.append(f"boot timed out after {timeout:.0f}s")
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -283,7 +423,99 @@ def boot(
         results = {}
     if results and not results.get("finished"):
         problems.append("the guest runner did not finish")
-    result = Boot(impl, results, shown, proc.returncode, seconds, workdir, problems)
+    if results and results.get("uname") != version:
+        problems.append(f"the guest runs kernel {results.get('uname')}, not {version}")
+    result = Boot(impl, results, shown, proc.returncode, seconds, workdir, problems, str(version))
+    result.cpu_seconds = cpu_seconds or 0.0
     if not (keep or problems or os.environ.get("O2CB_RK_KEEP")):
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+# -- boots shared by the whole session, run in the background ----------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A boot that tests need on every kernel: one implementation, its scenarios.
+
+    ``fixture`` names the pytest fixture that returns the boot; the session
+    starts the boots of every collected test's fixtures ahead of time.
+    """
+
+    name: str
+    impl: str
+    scenarios: tuple[str, ...]
+    fixture: str
+    guest_script: Path = GUEST_SCRIPT
+
+
+PLANS: dict[str, Plan] = {}
+
+
+def plan(
+    name: str, impl: str, scenarios: list[str], *, fixture: str, guest_script: Path = GUEST_SCRIPT
+) -> Plan:
+    """Declare a boot (at import time of the test module that reads it)."""
+    declared = Plan(name, impl, tuple(scenarios), fixture, guest_script)
+    if PLANS.get(name, declared) != declared:
+        raise ValueError(f"boot plan {name!r} declared twice, differently")
+    PLANS[name] = declared
+    return declared
+
+
+def workers() -> int:
+    """How many guests boot at once: $O2CB_RK_WORKERS, else one per core."""
+    wanted = os.environ.get("O2CB_RK_WORKERS")
+    return max(1, int(wanted)) if wanted and wanted.isdigit() else max(1, os.cpu_count() or 1)
+
+
+class BootQueue:
+    """Boots run ``workers()`` at a time, in the order asked for, each at most once.
+
+    A boot costs 15-40 s of qemu start-up under software emulation and then
+    keeps one core busy: queueing every kernel's boots up front keeps both
+    cores busy until the last one, while the tests read finished boots.
+    """
+
+    def __init__(self, size: int | None = None) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=size or workers())
+        self.futures: dict[tuple[str, str], Future[Boot]] = {}
+        self.lock = threading.Lock()
+        self.ahead: list[tuple[Kernel, Plan]] = []
+
+    def plan_ahead(self, wanted: list[tuple[Kernel, Plan]]) -> None:
+        """Boots to queue, in this order, when the first boot is asked for.
+
+        Kernels that cannot boot here are left out: their tests skip or fail
+        on their own.
+        """
+        self.ahead = [(kernel, plan) for kernel, plan in wanted if not missing_kernel(kernel)]
+
+    def submit(self, kernel: Kernel, plan: Plan) -> Future[Boot]:
+        with self.lock:
+            key = (str(kernel), plan.name)
+            if key not in self.futures:
+                self.futures[key] = self.pool.submit(
+                    boot,
+                    plan.impl,
+                    list(plan.scenarios),
+                    kernel=kernel,
+                    guest_script=plan.guest_script,
+                )
+            return self.futures[key]
+
+    def get(self, kernel: Kernel, plan: Plan) -> Boot:
+        ahead, self.ahead = self.ahead, []
+        for wanted in ahead:
+            self.submit(*wanted)
+        result = self.submit(kernel, plan).result()
+        keep = os.environ.get("O2CB_RK_RESULTS")
+        if keep:
+            result.save(Path(keep) / str(kernel), plan.name)
+        return result
+
+    def shutdown(self) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)

@@ -22,12 +22,18 @@ pytestmark = pytest.mark.realkernel
 CLUSTER_DIR = f"cluster/{userspace_guest.guest.CLUSTER}/"
 
 
-@pytest.fixture(scope="module")
-def boot() -> Boot:
-    harness.require_bed()
-    return harness.boot(
-        "ours", userspace_guest.SCENARIOS, guest_script=Path(userspace_guest.__file__).resolve()
-    )
+USERSPACE = harness.plan(
+    "userspace",
+    "ours",
+    userspace_guest.SCENARIOS,
+    fixture="boot",
+    guest_script=Path(userspace_guest.__file__).resolve(),
+)
+
+
+@pytest.fixture(scope="session")
+def boot(kernel: harness.Kernel, boot_queue: harness.BootQueue) -> Boot:
+    return boot_queue.get(kernel, USERSPACE)
 
 
 def daemons(result: ScenarioResult, label: str) -> list[str]:

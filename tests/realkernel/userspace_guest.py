@@ -68,7 +68,7 @@ def prepare(ctx: guest.Context, stack: str) -> None:
 
 
 def ours(ctx: guest.Context, *args: str, label: str = "", **env: str) -> dict[str, Any]:
-    """Run our o2cb with the doubles on PATH (guest.Context.run fixes PATH otherwise)."""
+    """Run our o2cb with the doubles on PATH, forked like the classic scenarios' verbs."""
     variables = {
         "PATH": f"{DOUBLES_DIR}:{guest.GUEST_PATH}",
         "O2CB_DAEMON_TIMEOUT": DAEMON_TIMEOUT,
@@ -77,9 +77,12 @@ def ours(ctx: guest.Context, *args: str, label: str = "", **env: str) -> dict[st
         "O2CB_DOUBLE_NODE": str(NODE),
         **env,
     }
-    argv = ["env", *(f"{key}={value}" for key, value in variables.items())]
-    argv += list(ctx.plan["commands"]["ours"]) + list(args)
-    return ctx.run(label or " ".join(args), argv, display=" ".join(["o2cb", *args]))
+    argv = list(ctx.plan["commands"]["ours"]) + list(args)
+    entry = ctx.plan["ours_entry"] if ctx.plan.get("fork_ours") else None
+    return ctx.run(
+        label or " ".join(args), argv, display=" ".join(["o2cb", *args]), entry=entry,
+        env=variables,
+    )
 
 
 def probe(ctx: guest.Context, label: str, node: int) -> None:
