@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from click.testing import CliRunner
+from clirunner import runner
 from simkernel import SimKernel, faults
 
 from o2cb_init.baseline import BASELINE_FILE
@@ -38,7 +38,7 @@ class Run:
 
 
 def o2cb(sim: SimKernel, *args: str) -> Run:
-    result = CliRunner().invoke(cli, ["--root", str(sim.root), *args])
+    result = runner().invoke(cli, ["--root", str(sim.root), *args])
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Run(result.exit_code, result.stdout, result.stderr)

@@ -195,16 +195,16 @@ def missing_prerequisites(kernel: Kernel | None = None) -> list[str]:
 def require_bed(kernel: Kernel | None = None) -> None:
     """Skip the calling test when the bed cannot run; fail it instead under CI."""
     where = f" for kernel {kernel.label}" if kernel else ""
-    skip_or_fail(f"real-kernel bed{where}", missing_prerequisites(kernel), ".ci/install-realkernel")
+    skip_or_fail("real-kernel bed", missing_prerequisites(kernel), ".ci/install-realkernel", where)
 
 
-def skip_or_fail(bed: str, missing: list[str], installer: str) -> None:
+def skip_or_fail(bed: str, missing: list[str], installer: str, where: str = "") -> None:
     """Skip when ``missing`` names anything; under CI, fail instead."""
     import pytest
 
     if not missing:
         return
-    reason = f"{bed} unavailable: " + "; ".join(missing)
+    reason = f"{bed} unavailable{where}: " + "; ".join(missing)
     if in_ci():
         pytest.fail(reason + f" (CI is set: install them with {installer})")
     pytest.skip(reason)

@@ -82,7 +82,7 @@ def test_cluster_conf_names_both_nodes() -> None:
 
 
 def test_missing_ip_skips_outside_ci_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(twonode.harness, "missing_prerequisites", lambda: [])
+    monkeypatch.setattr(twonode.harness, "missing_prerequisites", lambda kernel=None: [])
     real_which = twonode.shutil.which
     monkeypatch.setattr(
         twonode.shutil, "which", lambda name, *a, **k: None if name == "ip" else real_which(name)
