@@ -19,6 +19,7 @@ from o2cb_init.baseline import BASELINE_FILE
 from o2cb_init.cli import cli
 
 CLUSTER = "ocfs2"
+# Non-default values, so that a default left in place shows.
 CONFIG = (
     "O2CB_ENABLED=true\n"
     "O2CB_STACK=o2cb\n"

@@ -21,25 +21,14 @@ from pathlib import Path
 
 import pytest
 from clirunner import invoke
+from faultbed import CLUSTER, CONFIG
 from simkernel import SimKernel
 
 from o2cb_init.baseline import BASELINE_FILE
 from o2cb_init.cli import cli
 from o2cb_init.system import CommandResult, System
 
-CLUSTER = "ocfs2"
 HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
-
-# Non-default values, so that a default left in place shows.
-CONFIG = (
-    "O2CB_ENABLED=true\n"
-    "O2CB_STACK=o2cb\n"
-    f"O2CB_BOOTCLUSTER={CLUSTER}\n"
-    "O2CB_HEARTBEAT_THRESHOLD=21\n"
-    "O2CB_IDLE_TIMEOUT_MS=20000\n"
-    "O2CB_KEEPALIVE_DELAY_MS=3000\n"
-    "O2CB_RECONNECT_DELAY_MS=2500\n"
-)
 
 START_LINES = [
     'Loading filesystem "configfs": OK',

@@ -343,6 +343,31 @@ def wait_with_usage(proc: subprocess.Popen[bytes], deadline: float) -> float | N
     return None
 
 
+def vng_command(version: str, workdir: Path, exec_line: str, *extra: str) -> list[str]:
+    """vng booting ``version`` under TCG with the host's root, /etc as an overlay,
+    ``workdir`` shared read-write, and ``extra`` options before ``--exec``."""
+    return [
+        vng_path() or "vng",
+        "--run",
+        version,
+        "--disable-kvm",
+        "--verbose",
+        "--memory",
+        "1G",
+        "--cpus",
+        "1",
+        "--overlay-rwdir",
+        "/etc",
+        "--rwdir",
+        str(workdir),
+        "--cwd",
+        str(REPO),
+        *extra,
+        "--exec",
+        exec_line,
+    ]
+
+
 def boot(
     impl: str,
     scenarios: list[str],
@@ -377,25 +402,9 @@ def boot(
         "fork_ours": fork_ours,
     }
     (workdir / "plan.json").write_text(json.dumps(plan, indent=1))
-    command = [
-        vng_path() or "vng",
-        "--run",
-        str(version),
-        "--disable-kvm",
-        "--verbose",
-        "--memory",
-        "1G",
-        "--cpus",
-        "1",
-        "--overlay-rwdir",
-        "/etc",
-        "--rwdir",
-        str(workdir),
-        "--cwd",
-        str(REPO),
-        "--exec",
-        f"{sys.executable} {guest_script} {workdir / 'plan.json'}",
-    ]
+    command = vng_command(
+        str(version), workdir, f"{sys.executable} {guest_script} {workdir / 'plan.json'}"
+    )
     started = time.monotonic()
     problems: list[str] = []
     console_path = workdir / "console.txt"

@@ -72,29 +72,15 @@ def qemu_options(role: str, port: int, disks: list[Path]) -> str:
 
 
 def _command(role: str, workdir: Path, port: int, disks: list[Path]) -> list[str]:
-    return [
-        harness.vng_path() or "vng",
-        "--run",
+    return harness.vng_command(
         str(harness.kernel_version()),
+        workdir,
+        f"{sys.executable} {GUEST_SCRIPT} {workdir / f'plan-{role}.json'}",
         "--name",
         twonode_guest.NODES[role][0],
-        "--disable-kvm",
-        "--verbose",
-        "--memory",
-        "1G",
-        "--cpus",
-        "1",
-        "--overlay-rwdir",
-        "/etc",
-        "--rwdir",
-        str(workdir),
-        "--cwd",
-        str(harness.REPO),
         # One "=" argument: the value starts with a dash.
         "--qemu-opts=" + qemu_options(role, port, disks),
-        "--exec",
-        f"{sys.executable} {GUEST_SCRIPT} {workdir / f'plan-{role}.json'}",
-    ]
+    )
 
 
 def boot_pair(
