@@ -184,12 +184,17 @@ class Kernel:
         was = self.mounted_fstype(mountpoint)
         result = self.system.run(["mount", "-t", fstype, device or fstype, target])
         self.system.unmounted.discard(mountpoint)
-        if was != fstype and self.mounted_fstype(mountpoint) == fstype:
+        now = self.mounted_fstype(mountpoint)
+        if not result.ok:
+            if now == fstype and was != fstype:
+                # Another process mounted it meanwhile: there, but not ours to undo.
+                self.system.probe(f"{fstype} was mounted at {mountpoint} by someone else")
+                return
+            raise StepError(f"Unable to mount {fstype} filesystem: {result.reason}")
+        if was != fstype and now == fstype:
             self.system.record_undo(
                 f"mounting {fstype} at {mountpoint}", lambda: self._undo_mount(fstype, mountpoint)
             )
-        if not result.ok:
-            raise StepError(f"Unable to mount {fstype} filesystem: {result.reason}")
 
     def _undo_mount(self, fstype: str, mountpoint: str) -> None:
         if self.mounted_fstype(mountpoint) == fstype:

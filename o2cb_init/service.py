@@ -20,7 +20,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from . import lock
-from .errors import ExitCode
+from .errors import ExitCode, O2cbError
 from .stacks import stack_for
 from .stacks.base import Context
 
@@ -128,13 +128,30 @@ def _drivers_ready(facts: dict[str, object]) -> bool:
 
 
 def online_status(context: Context, cluster: str | None) -> int:
-    """Print online/offline and exit 0/1, as the reference does; 2 without a cluster."""
+    """Print online/offline and exit 0/1, as the reference does; 2 without a cluster.
+
+    When the state cannot be read (configfs unreadable, say), it prints
+    `error` and exits 2, as the reference does, with the reason on stderr.
+    """
     name = _cluster(context, cluster)
     if not name:
         context.report.problem("online-status: no cluster given and O2CB_BOOTCLUSTER is empty")
         return 2
-    if stack_for(context).is_online(name):
+    try:
+        online = stack_for(context).is_online(name)
+    except (OSError, O2cbError) as error:
+        context.report.line("error")
+        context.report.problem(f"online-status: {_reason(error)}")
+        return 2
+    if online:
         context.report.line("online")
         return ExitCode.OK
     context.report.line("offline")
     return ExitCode.FAILURE
+
+
+def _reason(error: OSError | O2cbError) -> str:
+    if isinstance(error, O2cbError):
+        return error.message
+    where = f"{error.filename}: " if error.filename else ""
+    return f"{where}{error.strerror or error}"

@@ -30,12 +30,20 @@ from o2cb_init.system import CommandResult, System
 
 HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
 
+# Shown on every online, as the reference and o2cb(7) show it.
+SETTING_STACK = 'Setting cluster stack "o2cb": OK'
+STOP_CLUSTER_LINES = [
+    f"Stopping O2CB cluster {CLUSTER}: OK",
+    f'Unregistering O2CB cluster "{CLUSTER}": OK',
+]
+
 START_LINES = [
     'Loading filesystem "configfs": OK',
     "Mounting configfs filesystem at /sys/kernel/config: OK",
     'Loading stack plugin "o2cb": OK',
     'Loading filesystem "ocfs2_dlmfs": OK',
     "Mounting ocfs2_dlmfs filesystem at /dlm: OK",
+    SETTING_STACK,
     f'Registering O2CB cluster "{CLUSTER}": OK',
     "Setting O2CB cluster timeouts : OK",
 ]
@@ -200,7 +208,7 @@ def test_start_twice_changes_nothing_the_second_time(online: SimKernel) -> None:
     before = online.snapshot()
     run = o2cb(online, "start")
     assert run.exit_code == 0
-    assert run.lines == [f"Cluster {CLUSTER} already online"]
+    assert run.lines == [SETTING_STACK, f"Cluster {CLUSTER} already online"]
     assert run.stderr == ""
     assert online.snapshot() == before
 
@@ -209,7 +217,7 @@ def test_start_from_loaded_only_brings_the_cluster_online(loaded: SimKernel) -> 
     modules = set(loaded.modules())
     run = o2cb(loaded, "start")
     assert run.exit_code == 0
-    assert run.lines == START_LINES[-2:]
+    assert run.lines == START_LINES[-3:]
     assert set(loaded.modules()) == modules
     assert_online(loaded)
     assert_timeouts(loaded)
@@ -250,7 +258,7 @@ def test_start_then_stop_unloads_everything_it_loaded(machine: SimKernel) -> Non
     assert machine.path(BASELINE_FILE).exists()
     run = o2cb(machine, "stop")
     assert run.exit_code == 0, run.stderr
-    assert run.lines[0] == f"Stopping O2CB cluster {CLUSTER}: OK"
+    assert run.lines[:2] == STOP_CLUSTER_LINES
     assert machine.snapshot() == before
     assert machine.modules() == {}
     assert machine.mounts() == []
@@ -394,7 +402,7 @@ def test_offline_keeps_the_drivers(online: SimKernel) -> None:
     modules = set(online.modules())
     run = o2cb(online, "offline")
     assert run.exit_code == 0, run.stderr
-    assert run.lines == [f"Stopping O2CB cluster {CLUSTER}: OK"]
+    assert run.lines == STOP_CLUSTER_LINES
     assert online.tree() == {}
     assert set(online.modules()) == modules
     assert online.is_mounted("/dlm")
@@ -429,7 +437,7 @@ def test_unload_from_online_goes_offline_then_unloads(machine: SimKernel) -> Non
     assert o2cb(machine, "start").exit_code == 0
     run = o2cb(machine, "unload")
     assert run.exit_code == 0, run.stderr
-    assert run.lines[0] == f"Stopping O2CB cluster {CLUSTER}: OK"
+    assert run.lines[:2] == STOP_CLUSTER_LINES
     assert machine.snapshot() == before
 
 
@@ -447,7 +455,7 @@ def test_restart_takes_the_cluster_down_and_up(online: SimKernel, verb: str) -> 
     online.write_config(CONFIG.replace("RECONNECT_DELAY_MS=2500", "RECONNECT_DELAY_MS=4000"))
     run = o2cb(online, verb)
     assert run.exit_code == 0, run.stderr
-    assert run.lines[0] == f"Stopping O2CB cluster {CLUSTER}: OK"
+    assert run.lines[:2] == STOP_CLUSTER_LINES
     assert run.lines[-1] == "Setting O2CB cluster timeouts : OK"
     assert_online(online)
     assert online.tree()[f"{CLUSTER}/reconnect_delay_ms"] == "4000"
@@ -762,7 +770,7 @@ def test_enable_twice_leaves_the_file_alone(online: SimKernel) -> None:
     before = online.snapshot()
     run = o2cb(online, "enable")
     assert run.exit_code == 0
-    assert run.lines == [f"Cluster {CLUSTER} already online"]
+    assert run.lines == [SETTING_STACK, f"Cluster {CLUSTER} already online"]
     assert config.stat().st_mtime_ns == stamp
     assert online.snapshot() == before
 

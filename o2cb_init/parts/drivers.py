@@ -65,6 +65,7 @@ class Drivers:
     generations: frozenset[Generation]
     refusal: Callable[[Generation], str] | None = None
     extra_filesystems: tuple[str, ...] = field(default=())  # shown by status
+    planned_stackglue: bool = field(default=False, init=False)  # a dry run's planned load
 
     @property
     def configfs(self) -> Configfs:
@@ -84,6 +85,7 @@ class Drivers:
             tried = self.kernel.try_modprobe(STACKGLUE_MODULE)
             if self.system.dry_run and tried.ok:
                 # A dry run assumes its planned changes succeed.
+                self.planned_stackglue = True
                 return Generation.STACKGLUE
             if not tried.ok and "not found" not in tried.reason:
                 # Only a module that does not exist means an older kernel.
@@ -195,11 +197,17 @@ class Drivers:
         return outcomes
 
     def set_cluster_stack(self) -> Outcome:
-        """Name this stack in /sys/fs/ocfs2/cluster_stack (stack glue kernels)."""
-        if not self.kernel.has_stackglue() or self.kernel.cluster_stack() == self.stack:
+        """Name this stack in /sys/fs/ocfs2/cluster_stack (stack glue kernels).
+
+        The step is shown on every online, as the reference shows it; the
+        file is written only when it names another stack.
+        """
+        if not self.kernel.has_stackglue() and not self.planned_stackglue:
             return Outcome.ALREADY
         previous = self.kernel.cluster_stack()
         with self.report.step(f'Setting cluster stack "{self.stack}"'):
+            if previous == self.stack:
+                return Outcome.ALREADY
             try:
                 self.system.write_attribute(CLUSTER_STACK_FILE, self.stack)
             except OSError as error:

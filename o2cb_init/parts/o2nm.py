@@ -208,6 +208,7 @@ class O2nmCluster:
                 raise StepError(HEARTBEAT_STILL_ACTIVE)
             if before_removal is not None:
                 before_removal()
+        with self.report.step(f'Unregistering O2CB cluster "{name}"'):
             failures = self.remove(target, strict=not force)
             if failures:
                 raise failures[0]

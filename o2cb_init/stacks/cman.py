@@ -15,6 +15,7 @@ from ..kernel import Generation
 from ..parts.control import ControlDaemons
 from ..parts.drivers import Drivers
 from ..parts.o2nm import O2nmCluster
+from ..parts.userdlm import UserdlmDomains
 from ..report import Outcome
 from ..status import StatusReport
 from ..system import System
@@ -42,6 +43,7 @@ class CmanStack:
                                 check_timeouts=False)
         self.daemons = ControlDaemons(system, kernel, report, self.name,
                                       (O2CB_CONTROLD, OCFS2_CONTROLD))
+        self.userdlm = UserdlmDomains(system, kernel, report)
 
     def check_online(self, cluster: str) -> None:
         """Nothing to check in a file: cman owns the layout."""
@@ -101,6 +103,7 @@ class CmanStack:
     # -- offline -------------------------------------------------------------
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
+        self.userdlm.clean(force)
         outcome = self.daemons.stop_all(self.configfs, force)
         # o2cb_controld removes its cluster when it stops; after a SIGKILL it cannot.
         target = self.o2nm.cluster(cluster)
@@ -115,6 +118,7 @@ class CmanStack:
     def unload(self) -> Outcome:
         self.daemons.check_none_running()
         self.drivers.check_no_cluster()
+        self.userdlm.clean()
         return self.drivers.unload()
 
     # -- status --------------------------------------------------------------
@@ -127,6 +131,7 @@ class CmanStack:
             # The o2nm cluster o2cb_controld built: registered, timeouts, heartbeat.
             self.o2nm.status(report, cluster)
             report.facts["online"] = self.is_online(cluster)
+            self.userdlm.status(report)
         self.drivers.status_debugfs(report)
         return report
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..kernel import Generation
 from ..parts.drivers import Drivers, default_refusal
 from ..parts.o2nm import O2nmCluster
+from ..parts.userdlm import UserdlmDomains
 from ..report import Outcome
 from ..status import StatusReport
 from .base import Context
@@ -40,6 +41,7 @@ class Heartbeat2Stack:
         )
         self.o2nm = O2nmCluster(system, kernel, report, context.settings,
                                 check_timeouts=not context.observed)
+        self.userdlm = UserdlmDomains(system, kernel, report)
 
     def check_online(self, cluster: str) -> None:
         if not self.o2nm.is_online(cluster):
@@ -55,12 +57,14 @@ class Heartbeat2Stack:
         return self.o2nm.is_online(cluster)
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
+        self.userdlm.clean(force)
         outcome = self.o2nm.offline(cluster, force)
         self.drivers.unload_ocfs2()
         return outcome
 
     def unload(self) -> Outcome:
         self.drivers.check_no_cluster()
+        self.userdlm.clean()
         return self.drivers.unload()
 
     def status(self, cluster: str) -> StatusReport:
@@ -68,5 +72,6 @@ class Heartbeat2Stack:
         self.drivers.status(report)
         if cluster:
             self.o2nm.status(report, cluster)
+            self.userdlm.status(report)
         self.drivers.status_debugfs(report)
         return report

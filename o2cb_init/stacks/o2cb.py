@@ -12,6 +12,7 @@ from ..kernel import Generation
 from ..parts.drivers import Drivers
 from ..parts.monitor import HeartbeatMonitor
 from ..parts.o2nm import O2nmCluster
+from ..parts.userdlm import UserdlmDomains
 from ..report import Outcome
 from ..status import StatusReport
 from .base import Context
@@ -28,6 +29,7 @@ class O2cbStack:
         self.o2nm = O2nmCluster(system, kernel, report, context.settings,
                                 check_timeouts=not context.observed)
         self.monitor = HeartbeatMonitor(system, self.name)
+        self.userdlm = UserdlmDomains(system, kernel, report)
 
     def check_online(self, cluster: str) -> None:
         if not self.o2nm.is_online(cluster):
@@ -47,12 +49,14 @@ class O2cbStack:
         return self.o2nm.is_online(cluster)
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
+        self.userdlm.clean(force)
         outcome = self.o2nm.offline(cluster, force, before_removal=self.monitor.stop)
         self.drivers.unload_ocfs2()
         return outcome
 
     def unload(self) -> Outcome:
         self.drivers.check_no_cluster()
+        self.userdlm.clean()
         return self.drivers.unload()
 
     def status(self, cluster: str) -> StatusReport:
@@ -60,5 +64,6 @@ class O2cbStack:
         self.drivers.status(report)
         if cluster:
             self.o2nm.status(report, cluster)
+            self.userdlm.status(report)
         self.drivers.status_debugfs(report)
         return report

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..kernel import Generation
 from ..parts.control import ControlDaemons
 from ..parts.drivers import Drivers
+from ..parts.userdlm import UserdlmDomains
 from ..report import Outcome
 from ..status import StatusReport
 from .base import Context
@@ -36,6 +37,7 @@ class PcmkStack:
             extra_filesystems=("ocfs2",),
         )
         self.daemons = ControlDaemons(system, kernel, report, self.name, ("ocfs2_controld",))
+        self.userdlm = UserdlmDomains(system, kernel, report)
 
     def check_online(self, cluster: str) -> None:
         """Nothing to check in a file: Pacemaker owns the layout."""
@@ -58,6 +60,7 @@ class PcmkStack:
         return self.daemons.all_running()
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
+        self.userdlm.clean(force)
         outcome = self.daemons.stop_all(self.configfs, force)
         self.drivers.unload_ocfs2()
         return outcome
@@ -65,6 +68,7 @@ class PcmkStack:
     def unload(self) -> Outcome:
         self.daemons.check_none_running()
         self.drivers.check_no_cluster()
+        self.userdlm.clean()
         return self.drivers.unload()
 
     def status(self, cluster: str) -> StatusReport:
@@ -78,5 +82,6 @@ class PcmkStack:
                 "online", online,
                 f'Checking cluster "{cluster}" ({self.name}): {"Online" if online else "Offline"}',
             )
+            self.userdlm.status(report)
         self.drivers.status_debugfs(report)
         return report

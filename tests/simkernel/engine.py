@@ -685,6 +685,9 @@ def _run(program: str, action: Any, kind: str | None = None) -> int:
         action(kernel)
         kernel.save()
         after(fault, os.getppid())
+        if fault == "raced":
+            print(f"simkernel: {program}: already done by another process", file=sys.stderr)
+            return 32
     except Injected as error:
         print(str(error), file=sys.stderr)
         return 1

@@ -7,7 +7,9 @@ Set ``O2CB_SIM_FAULT=KIND:N:ACTION`` in the environment of an ``o2cb`` run:
 - N: the Nth call of that kind in the run, from 1;
 - ACTION: ``fail`` (the call fails as the kernel or command would, nothing
   changes), ``kill`` (the tool is SIGKILLed before the change) or
-  ``killafter`` (SIGKILLed right after the change is made).
+  ``killafter`` (SIGKILLed right after the change is made) or ``raced``
+  (another process made the same change meanwhile: it is made, and the
+  call then fails as the command does when it finds it done, exit 32).
 
 ``O2CB_SIM_FAULT=count`` only counts.  Either way the calls of the run are
 counted per kind in ``.simkernel/faults.json`` under the root, which
@@ -76,7 +78,7 @@ def before(root: Path | str, kind: str, tool_pid: int) -> str | None:
         _kill(tool_pid)
     if action in ("fail", "kill"):
         raise Injected(f"simkernel: injected failure of {kind} call {numbers[kind]}")
-    return action if action == "killafter" else None
+    return action if action in ("killafter", "raced") else None
 
 
 def after(action: str | None, tool_pid: int) -> None:

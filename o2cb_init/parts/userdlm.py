@@ -1,0 +1,189 @@
+"""userdlm domains under /dlm: who holds them, cleaning them at offline, listing them.
+
+A userdlm domain is a directory in the mounted ocfs2_dlmfs; each file in it
+is a lock, held by the processes that have it open.  While one is open,
+ocfs2_dlmfs cannot be unmounted ("target is busy") and its domain keeps the
+cluster in use.  The reference script kills every such process at each
+offline; here `offline` and `stop` refuse instead, naming them, before
+anything is stopped, and only `force-offline` ends them (SIGTERM, then
+SIGKILL).  Domains nobody holds are removed, as the reference does.
+
+Nothing is cleaned while a volume is mounted: the stack then refuses to go
+offline anyway, and its userdlm clients must keep running with it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import psutil
+
+from ..configfs import Configfs
+from ..errors import StepError, shown
+from ..kernel import DLMFS_MOUNTPOINT, Kernel
+from ..report import Outcome, Reporter
+from ..status import StatusReport
+from ..system import System
+
+STEP = "Clean userdlm domains"
+KILL_GRACE = 2.0  # seconds a holder has to go after SIGTERM, then after SIGKILL
+SHOWN_HOLDERS = 5  # holders an error line names; the rest are counted
+COMMAND_SHOWN = 40
+POLL_INTERVAL = 0.05
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process with a file (or its working directory) under /dlm."""
+
+    process: psutil.Process
+    command: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} ({shown(self.command, COMMAND_SHOWN)})"
+
+
+@dataclass
+class UserdlmDomains:
+    system: System
+    kernel: Kernel
+    report: Reporter
+
+    def mounted(self) -> bool:
+        return self.kernel.mounted_fstype(DLMFS_MOUNTPOINT) == "ocfs2_dlmfs"
+
+    def domains(self) -> list[str]:
+        """The domains in the mounted ocfs2_dlmfs (none when it is not mounted)."""
+        if not self.mounted():
+            return []
+        return [name for name in self.system.listdir(DLMFS_MOUNTPOINT)
+                if self.system.is_dir(f"{DLMFS_MOUNTPOINT}/{name}")]
+
+    def holders(self) -> list[Holder]:
+        """Live processes, other than this one, with a file or their cwd under /dlm."""
+        if not self.mounted():
+            return []
+        top = os.path.realpath(self.system.path(DLMFS_MOUNTPOINT))
+        found = []
+        for process in psutil.process_iter():
+            if process.pid == os.getpid():
+                continue
+            try:
+                paths = [opened.path for opened in process.open_files()]
+                paths.append(process.cwd())
+                if any(_under(path, top) for path in paths):
+                    command = " ".join(process.cmdline()) or process.name()
+                    found.append(Holder(process, command))
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        self.system.probe(f"processes holding {DLMFS_MOUNTPOINT}: "
+                          f"{', '.join(str(h.pid) for h in found) or 'none'}")
+        return found
+
+    # -- offline -------------------------------------------------------------
+
+    def clean(self, force: bool = False) -> Outcome:
+        """Refuse while a process holds /dlm (force: end it); remove the domains.
+
+        Prints its step only when there is something to clean.
+        """
+        if not self.mounted() or self._volume_mounted():
+            return Outcome.ALREADY
+        holders = self.holders()
+        domains = self.domains()
+        if not holders and not domains:
+            return Outcome.ALREADY
+        with self.report.step(STEP):
+            if holders and not force:
+                raise StepError(_in_use(holders))
+            if holders:
+                self._end(holders)
+            failures = [error for name in domains if (error := self._remove(name))]
+            if failures:
+                raise StepError(failures[0])
+        return Outcome.DONE
+
+    def _volume_mounted(self) -> bool:
+        configfs = Configfs(self.system, self.kernel.configfs_mountpoint())
+        if any(target.heartbeat_regions() for target in configfs.clusters()):
+            return True
+        return bool(self.kernel.mounts_of_type("ocfs2"))
+
+    def _end(self, holders: list[Holder]) -> None:
+        if self.system.dry_run:
+            for holder in holders:
+                self.system.planned.append(f"send SIGTERM to {holder}")
+            return
+        remaining = _signal_and_wait([h.process for h in holders], signal.SIGTERM, self.system)
+        if remaining:
+            remaining = _signal_and_wait(remaining, signal.SIGKILL, self.system)
+        if remaining:
+            pids = ", ".join(str(process.pid) for process in remaining)
+            raise StepError(f"Unable to end the processes holding {DLMFS_MOUNTPOINT}: "
+                            f"pid {pids} still running after SIGKILL")
+
+    def _remove(self, name: str) -> str | None:
+        """Remove a domain: its lock files, then its directory; the reason when it fails."""
+        domain = f"{DLMFS_MOUNTPOINT}/{name}"
+        try:
+            for lock in self.system.listdir(domain):
+                self.system.remove_file(f"{domain}/{lock}")
+            self.system.rmdir(domain)
+        except OSError as error:
+            return f"Unable to remove userdlm domain {shown(name)}: {error.strerror or error}"
+        return None
+
+    # -- status --------------------------------------------------------------
+
+    def status(self, report: StatusReport) -> None:
+        """The active domains, in the reference's words (a line only when there are any)."""
+        domains = self.domains()
+        report.facts["userdlm_domains"] = domains
+        if domains:
+            report.lines.append(f"Active userdlm domains:  {' '.join(domains)}")
+
+
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _in_use(holders: list[Holder]) -> str:
+    named = ", ".join(str(holder) for holder in holders[:SHOWN_HOLDERS])
+    more = len(holders) - SHOWN_HOLDERS
+    if more > 0:
+        named += f" and {more} more"
+    return (f"userdlm domains in {DLMFS_MOUNTPOINT} are in use by {named}: stop them,"
+            " or force-offline ends them")
+
+
+def _signal_and_wait(
+    processes: list[psutil.Process], signum: signal.Signals, system: System
+) -> list[psutil.Process]:
+    for process in processes:
+        system.probe(f"sending {signum.name} to pid {process.pid}")
+        try:
+            process.send_signal(signum)  # psutil refuses a pid that was reused
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    deadline = time.monotonic() + KILL_GRACE
+    remaining = processes
+    while True:
+        remaining = [process for process in remaining if _alive(process)]
+        if not remaining or time.monotonic() >= deadline:
+            return remaining
+        time.sleep(POLL_INTERVAL)
+
+
+def _alive(process: psutil.Process) -> bool:
+    """A zombie holds no file: it counts as gone (its parent reaps it, maybe later)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
