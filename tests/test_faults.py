@@ -137,3 +137,19 @@ def test_a_refused_local_node_write_leaves_the_kernel_as_before(
     assert "local" in run.stderr
     assert state(sim) == reference["offline"]
     assert CLUSTER not in sim.tree()
+
+
+def test_a_mount_another_process_made_meanwhile_counts_as_done(
+    make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str],
+    reference: dict[str, Any],
+) -> None:
+    """mount fails because the file system got mounted there meanwhile: /proc/mounts is
+    read again, the step is OK and start goes on (the reference fixed this race too)."""
+    for number in range(1, reference["points"]["start"]["mount"] + 1):
+        sim = prepare(make_sim(), two_node_cluster_conf)
+        what = f"mount {number} raced"
+        run = o2cb_process(sim, "start", fault=f"mount:{number}:raced")
+        assert run.exit_code == 0, f"{what}: {run.stdout} {run.stderr}"
+        assert "Failed" not in run.stdout, what
+        assert state(sim) == reference["online"], what
+        assert_recovers(sim, reference, what)

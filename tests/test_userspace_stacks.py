@@ -510,6 +510,34 @@ def test_a_shell_script_daemon_is_found_and_its_failure_seen(
     assert bed.pids("ocfs2_controld") == []
 
 
+# -- userdlm domains on the userspace stacks ---------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["cman", "pcmk"])
+def test_a_dlm_holder_keeps_the_daemons_until_force_offline(
+    make_bed: Callable[..., Bed], stack: str
+) -> None:
+    bed = make_bed(stack)
+    assert bed.o2cb("start").exit_code == 0
+    running = bed.running()
+    with bed.sim.hold_dlm("o2cbtest") as holder:
+        before = bed.sim.snapshot()
+        refused = bed.o2cb("stop")
+        assert refused.exit_code == 1
+        assert refused.stdout.splitlines() == ["Clean userdlm domains: Failed"]
+        assert f"pid {holder.pid}" in refused.stderr
+        assert bed.running() == running
+        assert bed.sim.snapshot() == before
+        forced = bed.o2cb("force-offline")
+        assert forced.exit_code == 0, forced.text
+        assert forced.stdout.splitlines()[0] == "Clean userdlm domains: OK"
+        assert holder.process.wait(timeout=10) is not None
+        assert bed.running() == {}
+    stop = bed.o2cb("stop")
+    assert stop.exit_code == 0, stop.text
+    assert bed.sim.modules() == {}
+
+
 # -- pcmk -----------------------------------------------------------------------
 
 

@@ -543,6 +543,18 @@ def test_online_status(machine: SimKernel) -> None:
     assert o2cb(machine, "online-status", "other").exit_code == 1
 
 
+def test_online_status_says_error_when_it_cannot_read_the_cluster(online: SimKernel) -> None:
+    """The reference's contract: online 0, offline 1, error 2 (here: an attribute that
+    cannot be read, as an I/O error on configfs gives)."""
+    attribute = online.path("/sys/kernel/config/cluster/ocfs2/node/node1/num")
+    attribute.unlink()
+    attribute.mkdir()  # reading it now fails with EISDIR
+    run = o2cb(online, "online-status")
+    assert (run.exit_code, run.stdout) == (2, "error\n")
+    assert_one_error_line(run)
+    assert "node1/num" in run.stderr
+
+
 # -- failing online: one line, nothing half-built --------------------------------
 
 
