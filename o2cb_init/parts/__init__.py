@@ -9,6 +9,7 @@ offline and status are; no stack inherits from another.
   completeness, remove, status);
 - control.py: control daemons of the userspace stacks;
 - monitor.py: ocfs2-tools' o2hbmonitor.
+- userdlm.py: userdlm domains under /dlm and the processes holding them.
 
 Global heartbeat regions and userdlm domains are parts of the same kind.
 """

@@ -83,6 +83,46 @@ def concurrent_starts(ctx: guest.Context) -> None:
     ctx.snap("stopped")
 
 
+# A userdlm client: a domain in the mounted ocfs2_dlmfs and one of its locks
+# held open (opening a lock file takes the lock, as libo2dlm does).
+DLM_HOLDER = """
+import os, sys, time
+os.makedirs("/dlm/o2cbtest", exist_ok=True)
+fd = os.open("/dlm/o2cbtest/M000000000000000000000000000001", os.O_RDONLY | os.O_CREAT, 0o600)
+print("holding", flush=True)
+time.sleep(600)
+"""
+
+
+@guest.scenario("safety:dlm-holder")
+def dlm_holder(ctx: guest.Context) -> None:
+    ctx.snap("before")
+    ctx.o2cb("start")
+    holder = subprocess.Popen([sys.executable, "-c", DLM_HOLDER], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert holder.stdout is not None
+    ready = holder.stdout.readline().strip() == "holding"
+    ctx.note("holder", {"pid": holder.pid, "ready": ready,
+                        "stderr": "" if ready else holder.communicate(timeout=30)[1]})
+    ctx.snap("held")
+    ctx.o2cb("stop", label="stop refused", exec_=True)  # the installed command
+    ctx.note("after refused", {"alive": holder.poll() is None,
+                               "domains": sorted(os.listdir("/dlm")) if os.path.isdir("/dlm")
+                               else []})
+    ctx.snap("after refused")
+    ctx.o2cb("force-offline")
+    try:
+        holder.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        holder.kill()
+        holder.wait()
+        ctx.note("after force", {"ended": False})
+    else:
+        ctx.note("after force", {"ended": True, "rc": holder.returncode})
+    ctx.o2cb("stop")
+    ctx.snap("stopped")
+
+
 SCENARIOS = [name for name in guest.SCENARIOS if name.startswith("safety:")]
 
 

@@ -1,4 +1,5 @@
-"""Crashes and races on Debian's real kernel: a refused write, a SIGKILL, two starts.
+"""Crashes and races on Debian's real kernel: a refused write, a SIGKILL, two starts,
+a userdlm client holding /dlm.
 
 One boot runs the ``safety:*`` scenarios of safety_guest.py with our ``o2cb``.
 """
@@ -63,3 +64,27 @@ def test_two_concurrent_starts_give_one_cluster(boot: Boot) -> None:
     result.check(result.snap("started")["configfs"] == EXPECTED_CLUSTER, "not one full cluster")
     result.check(kernel(result.snap("stopped")) == kernel(result.snap("before")),
                  "stop did not reach the state before")
+
+
+def test_a_dlm_holder_refuses_stop_until_force_offline_ends_it(boot: Boot) -> None:
+    result = boot.scenario("safety:dlm-holder")
+    holder = result.notes["holder"]
+    result.check(holder["ready"], f"the userdlm client could not take its lock: {holder}")
+    refused = result.step("stop refused")
+    result.check(refused["rc"] == 1, f"stop exited {refused['rc']}: {refused['stderr']}")
+    result.check(refused["stdout"].splitlines() == ["Clean userdlm domains: Failed"],
+                 f"stop output: {refused['stdout']!r}")
+    result.check(len(refused["stderr"].splitlines()) == 1
+                 and f"pid {holder['pid']}" in refused["stderr"],
+                 f"one error line naming the holder: {refused['stderr']!r}")
+    result.check(result.notes["after refused"]["alive"], "the holder was ended by stop")
+    result.check(kernel(result.snap("after refused")) == kernel(result.snap("held")),
+                 "the refused stop changed modules, mounts or configfs")
+    forced = result.step("force-offline")
+    result.check(forced["rc"] == 0, f"force-offline: {forced['stdout']} {forced['stderr']}")
+    result.check(forced["stdout"].startswith("Clean userdlm domains: OK"),
+                 f"force-offline output: {forced['stdout']!r}")
+    result.check(result.notes["after force"]["ended"], "force-offline left the holder running")
+    result.check(result.step("stop")["rc"] == 0, "stop after force-offline failed")
+    result.check(kernel(result.snap("stopped")) == kernel(result.snap("before")),
+                 "stop did not reach the state before the start")
