@@ -23,6 +23,7 @@ from faultbed import CONFIG, prepare
 from simkernel import SimKernel
 
 from o2cb_init.cli import cli
+from o2cb_init.system import System
 
 CLUSTER = "ocfs2"
 DOMAIN = "o2cbtest"
@@ -225,3 +226,39 @@ def test_installed_command_refuses_stop_then_force_offline_ends_the_holder(
     assert stopped.returncode == 0, stopped.stderr
     assert sim.modules() == {}
     assert sim.mounts() == []
+
+
+def test_a_process_whose_working_directory_is_dlm_holds_it(online: SimKernel) -> None:
+    sitting = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('in', flush=True); time.sleep(60)"],
+        cwd=online.path("/dlm"), stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert sitting.stdout is not None and sitting.stdout.readline().strip() == "in"
+        code, lines, errors = o2cb(online, "offline")
+        assert (code, lines) == (1, [REFUSED])
+        assert f"pid {sitting.pid}" in errors[0]
+        assert CLUSTER in {path.split("/")[0] for path in online.tree()}
+    finally:
+        sitting.kill()
+        sitting.wait()
+
+
+def test_global_heartbeat_regions_do_not_hide_the_holders(online: SimKernel) -> None:
+    """Global regions run whenever the cluster is online, with no volume mounted:
+    offline must still find the holder, first, and force-offline must end it."""
+    uuid = "1C48AD355CB440EABD3A66BC042FCEF2"
+    System(root=str(online.root)).write_attribute(
+        f"/sys/kernel/config/cluster/{CLUSTER}/heartbeat/mode", "global")
+    online.add_volume("/dev/sdc", uuid)
+    online.start_region(CLUSTER, uuid, "/dev/sdc")
+    with online.hold_dlm(DOMAIN) as holder:
+        before = online.snapshot()
+        code, lines, errors = o2cb(online, "offline")
+        assert (code, lines[0]) == (1, REFUSED)
+        assert f"pid {holder.pid}" in errors[0]
+        assert online.snapshot() == before
+        code, lines, _ = o2cb(online, "force-offline")
+        assert lines[0] == CLEAN
+        assert holder.process.wait(timeout=10) is not None
+        assert not online.path(f"/dlm/{DOMAIN}").exists()

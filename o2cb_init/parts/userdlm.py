@@ -8,8 +8,11 @@ offline; here `offline` and `stop` refuse instead, naming them, before
 anything is stopped, and only `force-offline` ends them (SIGTERM, then
 SIGKILL).  Domains nobody holds are removed, as the reference does.
 
-Nothing is cleaned while a volume is mounted: the stack then refuses to go
-offline anyway, and its userdlm clients must keep running with it.
+Nothing is cleaned while a volume is mounted or a local heartbeat region
+runs (fsck.ocfs2 and tunefs.ocfs2 start one and lock through /dlm): the
+stack then refuses to go offline anyway, and its userdlm clients must keep
+running with it.  Global heartbeat regions run whenever the cluster is
+online; they do not stop the clean-up, which comes before they are stopped.
 """
 
 from __future__ import annotations
@@ -71,12 +74,15 @@ class UserdlmDomains:
         if not self.mounted():
             return []
         top = os.path.realpath(self.system.path(DLMFS_MOUNTPOINT))
+        # Lock files exist only inside domains: without one, only a working
+        # directory can hold /dlm, and the costlier look at open files is skipped.
+        files = bool(self.domains())
         found = []
         for process in psutil.process_iter():
             if process.pid == os.getpid():
                 continue
             try:
-                paths = [opened.path for opened in process.open_files()]
+                paths = [opened.path for opened in process.open_files()] if files else []
                 paths.append(process.cwd())
                 if any(_under(path, top) for path in paths):
                     command = " ".join(process.cmdline()) or process.name()
@@ -94,7 +100,7 @@ class UserdlmDomains:
 
         Prints its step only when there is something to clean.
         """
-        if not self.mounted() or self._volume_mounted():
+        if not self.mounted() or self._stack_stays():
             return Outcome.ALREADY
         holders = self.holders()
         domains = self.domains()
@@ -110,10 +116,12 @@ class UserdlmDomains:
                 raise StepError(failures[0])
         return Outcome.DONE
 
-    def _volume_mounted(self) -> bool:
+    def _stack_stays(self) -> bool:
+        """A volume is mounted, or a local heartbeat region runs: offline will refuse."""
         configfs = Configfs(self.system, self.kernel.configfs_mountpoint())
-        if any(target.heartbeat_regions() for target in configfs.clusters()):
-            return True
+        for target in configfs.clusters():
+            if target.heartbeat.read("mode") != "global" and target.heartbeat_regions():
+                return True
         return bool(self.kernel.mounts_of_type("ocfs2"))
 
     def _end(self, holders: list[Holder]) -> None:

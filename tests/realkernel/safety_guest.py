@@ -83,12 +83,13 @@ def concurrent_starts(ctx: guest.Context) -> None:
     ctx.snap("stopped")
 
 
-# A userdlm client: a domain in the mounted ocfs2_dlmfs and one of its locks
-# held open (opening a lock file takes the lock, as libo2dlm does).
+# A process that keeps the mounted ocfs2_dlmfs busy: its working directory
+# is /dlm.  (A userdlm domain cannot be made here: with local heartbeat the
+# kernel's dlm joins a domain only while a heartbeat region runs, and then
+# the stop is refused for the region.)
 DLM_HOLDER = """
-import os, sys, time
-os.makedirs("/dlm/o2cbtest", exist_ok=True)
-fd = os.open("/dlm/o2cbtest/M000000000000000000000000000001", os.O_RDONLY | os.O_CREAT, 0o600)
+import os, time
+os.chdir("/dlm")
 print("holding", flush=True)
 time.sleep(600)
 """
