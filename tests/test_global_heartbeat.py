@@ -166,6 +166,20 @@ def test_a_missing_device_on_a_loaded_kernel_leaves_it_loaded(
     assert machine.tree().get(f"{CLUSTER}/heartbeat/mode") in (None, "local")
 
 
+def test_a_dry_run_plans_the_mode_and_the_regions_and_changes_nothing(
+    machine: SimKernel, images: list[tuple[Path, str]]
+) -> None:
+    before = machine.snapshot()
+    run = o2cb(machine, "--dry-run", "start")
+    assert run.exit_code == 0, run.stderr
+    heartbeat = f"/sys/kernel/config/cluster/{CLUSTER}/heartbeat"
+    assert f"  would write 'global' to {heartbeat}/mode" in run.stdout.splitlines()
+    for uuid in uuids(images):
+        assert f"  would create directory {heartbeat}/{uuid}" in run.stdout.splitlines()
+    assert f'Starting global heartbeat for cluster "{CLUSTER}": dry run' in run.stdout
+    assert machine.snapshot() == before
+
+
 # -- stop -----------------------------------------------------------------------------
 
 
