@@ -4,7 +4,8 @@ Layout (KERNEL.md)::
 
     cluster/NAME/                 idle_timeout_ms keepalive_delay_ms reconnect_delay_ms
     cluster/NAME/heartbeat/       dead_threshold mode
-    cluster/NAME/heartbeat/UUID/  one directory per active heartbeat region
+    cluster/NAME/heartbeat/UUID/  one directory per active heartbeat region:
+                                  block_bytes start_block blocks dev pid
     cluster/NAME/node/NODE/       num ipv4_address ipv4_port local
 """
 
@@ -131,6 +132,34 @@ class Node(ConfigfsObject):
         return self.read("local") == "1"
 
 
+class HeartbeatRegion(ConfigfsObject):
+    """cluster/NAME/heartbeat/UUID: a global heartbeat region, running once ``dev`` is set."""
+
+    PARAMETERS = ("block_bytes", "start_block", "blocks")
+
+    @property
+    def running(self) -> bool:
+        return self.exists() and bool(self.read("dev"))
+
+    @property
+    def device(self) -> str | None:
+        """The device the region runs on, as /dev/NAME (the kernel shows the bare name)."""
+        name = self.read("dev") if self.exists() else None
+        return f"/dev/{name}" if name else None
+
+    def start(self, block_bytes: int, start_block: int, blocks: int, device_fd: int) -> None:
+        """Set the region's geometry, then ``dev``: the kernel's heartbeat thread starts.
+
+        o2hb takes ``dev`` as the number of a descriptor the writing process
+        holds open on the block device; it takes its own reference, so the
+        caller may close it once the write returns.
+        """
+        for attribute, value in zip(self.PARAMETERS, (block_bytes, start_block, blocks),
+                                    strict=True):
+            self.write(attribute, value)
+        self.write("dev", device_fd)
+
+
 class Cluster(ConfigfsObject):
     TIMEOUTS = ("idle_timeout_ms", "keepalive_delay_ms", "reconnect_delay_ms")
 
@@ -147,6 +176,9 @@ class Cluster(ConfigfsObject):
 
     def children(self) -> list[ConfigfsObject]:
         return list(self.nodes())
+
+    def region(self, uuid: str) -> HeartbeatRegion:
+        return HeartbeatRegion(self.system, f"{self.path}/heartbeat/{check_name('region', uuid)}")
 
     def heartbeat_regions(self) -> list[str]:
         """UUIDs of active heartbeat regions: each directory under heartbeat/."""

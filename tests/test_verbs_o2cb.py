@@ -507,8 +507,13 @@ def test_status_json_has_the_same_facts(online: SimKernel) -> None:
     assert facts["idle_timeout_ms"] == 20000
     assert facts["keepalive_delay_ms"] == 3000
     assert facts["reconnect_delay_ms"] == 2500
-    assert facts["heartbeat_mode"] == "Local"
+    assert facts["heartbeat_mode"] == "local"
     assert facts["heartbeat_active"] is False
+    assert facts["heartbeat_regions"] == []
+    assert facts["nodes"] == [
+        {"name": "node1", "number": 0, "address": "127.0.0.1", "port": 7777, "local": True},
+        {"name": "node2", "number": 1, "address": "10.0.0.2", "port": 7777, "local": False},
+    ]
 
 
 def test_status_offline_exits_3(loaded: SimKernel) -> None:

@@ -2,10 +2,13 @@
 
 "Online" means complete: the cluster exists with every node of its layout
 and their attributes, `local` set on this host's node, the timeouts of the
-configuration and local heartbeat mode.  A cluster that lacks any of these
+configuration and the heartbeat mode of the layout, with every global
+heartbeat region running in global mode.  A cluster that lacks any of these
 (a start killed half-way, a race before the lock existed) is partial:
 status says what is missing, and online finishes it by building it anew
-(or, while a heartbeat region is active, refuses to touch it).
+(or, while a heartbeat region is active, refuses to touch it).  Nodes and
+regions added to cluster.conf since the cluster came online are added to it
+by the next online, as the o2cb tool does, without taking it down.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import clusterconf
-from ..clusterconf import ClusterConf
+from ..clusterconf import ClusterConf, NodeConf
 from ..config import Settings
 from ..configfs import Cluster, Configfs
 from ..errors import ConfigError, O2cbError, StepError
@@ -24,6 +27,22 @@ from ..status import StatusReport
 from ..system import System
 
 HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
+LIVE_NODES = "/sys/kernel/debug/o2hb/livenodes"
+NODE_LACKING = "node "
+REGION_LACKING = "heartbeat region "
+GLOBAL_MODE_LACKING = "heartbeat mode global"
+
+
+def pending_regions(target: Cluster, layout: ClusterConf) -> list[str]:
+    """Global heartbeat regions of the layout that do not run (none in local mode).
+
+    configfs names a region by its volume's UUID in upper case, as the
+    kernel's mount looks it up.
+    """
+    if layout.heartbeat_mode != "global":
+        return []
+    names = [uuid.upper() for uuid in layout.heartbeat_regions]
+    return [uuid for uuid in names if not target.region(uuid).running]
 
 
 @dataclass
@@ -107,6 +126,9 @@ class O2nmCluster:
         mode = target.heartbeat.read("mode")
         if layout.heartbeat_mode == "local" and mode not in (None, "local"):
             problems.append("heartbeat mode local")
+        if layout.heartbeat_mode == "global" and mode != "global":
+            problems.append(GLOBAL_MODE_LACKING)
+        problems.extend(f"{REGION_LACKING}{uuid}" for uuid in pending_regions(target, layout))
         return problems
 
     def _missing_timeouts(self, target: Cluster) -> list[str]:
@@ -129,24 +151,66 @@ class O2nmCluster:
 
     # -- online --------------------------------------------------------------
 
-    def online(self, name: str) -> Outcome:
-        """Build the cluster from cluster.conf; finish a partial one by building it anew."""
+    def online(self, name: str,
+               set_mode: Callable[[Cluster, ClusterConf], None] | None = None) -> Outcome:
+        """Build the cluster from cluster.conf; finish a partial one by building it anew.
+
+        ``set_mode`` gives the kernel the heartbeat mode once the cluster
+        exists and before any global heartbeat region does.  Regions are not
+        started here: a cluster that lacks only running regions is left as is.
+        """
         target = self.cluster(name)
         if target.exists():
             problems = self.missing(name)
             if not problems:
                 self.report.line(f"Cluster {name} already online")
                 return Outcome.ALREADY
+            layout = self.layout(name)
+            additions = self.additions(layout, problems)
+            if additions is not None:
+                return self.extend(target, layout, additions, problems, set_mode)
             self.remove_partial(target, problems)
         layout = self.layout(name)
         local_name = self.local_node_name(layout)
         with self.report.step(f'Registering O2CB cluster "{name}"'):
             self.register(target, layout)
+            if set_mode is not None:
+                set_mode(target, layout)
         with self.report.step("Setting O2CB cluster timeouts "):
             self.set_timeouts(target)
             # Last: local=1 starts o2net, and a peer that connects first
             # would freeze the idle timeout the kernel will negotiate.
             target.node(local_name).set_local()
+        return Outcome.DONE
+
+    def additions(self, layout: ClusterConf, problems: list[str]) -> list[NodeConf] | None:
+        """The nodes to add when all the cluster lacks is new nodes, the global mode
+        or running regions; None when it must be built anew."""
+        by_name = {node.name: node for node in layout.nodes}
+        local_name = self.local_node_name(layout)
+        nodes = []
+        for problem in problems:
+            if problem == GLOBAL_MODE_LACKING or problem.startswith(REGION_LACKING):
+                continue
+            name = problem[len(NODE_LACKING):] if problem.startswith(NODE_LACKING) else ""
+            if name not in by_name or name == local_name:
+                return None
+            nodes.append(by_name[name])
+        return nodes
+
+    def extend(self, target: Cluster, layout: ClusterConf, nodes: list[NodeConf],
+               problems: list[str],
+               set_mode: Callable[[Cluster, ClusterConf], None] | None) -> Outcome:
+        """Add the nodes (and the mode) a complete cluster lacks, as a re-online does."""
+        if not nodes and GLOBAL_MODE_LACKING not in problems:
+            return Outcome.ALREADY  # only regions to start
+        with self.report.step(f'Registering O2CB cluster "{target.name}"'):
+            for node_conf in nodes:
+                node = target.node(node_conf.name)
+                node.create()
+                node.configure(node_conf.number, node_conf.ip_address, node_conf.ip_port)
+            if set_mode is not None:
+                set_mode(target, layout)
         return Outcome.DONE
 
     def remove_partial(self, target: Cluster, problems: list[str]) -> None:
@@ -264,11 +328,38 @@ class O2nmCluster:
             value = target.read_int(key)
             if value is not None:
                 report.add(key, value, f"  {label}: {value}")
-        mode = "Global" if target.heartbeat.read("mode") == "global" else "Local"
-        report.add("heartbeat_mode", mode, f"  Heartbeat mode: {mode}")
-        regions = target.heartbeat_regions()
+        self.status_nodes(report, target)
+        mode = "global" if target.heartbeat.read("mode") == "global" else "local"
+        report.add("heartbeat_mode", mode, f"  Heartbeat mode: {mode.capitalize()}")
+        regions = [{"uuid": uuid, "device": target.region(uuid).device}
+                   for uuid in target.heartbeat_regions()]
         report.facts["heartbeat_regions"] = regions
         report.add(
             "heartbeat_active", bool(regions),
             f"Checking O2CB heartbeat: {'Active' if regions else 'Not active'}",
         )
+        if mode == "global" and regions:  # local regions belong to mounted volumes
+            report.lines.extend(f"  {region['uuid']} {region['device'] or ''}".rstrip()
+                                for region in regions)
+            self.status_live_nodes(report)
+
+    def status_nodes(self, report: StatusReport, target: Cluster) -> None:
+        """The nodes in configfs, as data; the text keeps the reference's lines."""
+        report.facts["nodes"] = [
+            {
+                "name": node.name,
+                "number": node.read_int("num"),
+                "address": node.read("ipv4_address"),
+                "port": node.read_int("ipv4_port"),
+                "local": node.is_local,
+            }
+            for node in target.nodes()
+        ]
+
+    def status_live_nodes(self, report: StatusReport) -> None:
+        """The nodes o2hb sees heartbeating, from debugfs, as the reference lists them."""
+        text = self.system.read_attribute(LIVE_NODES)
+        if text is None:
+            return  # debugfs not mounted: the reference says nothing either
+        live = [int(word) for word in text.split() if word.isdigit()]
+        report.add("live_nodes", live, f"Nodes in O2CB cluster: {text}")

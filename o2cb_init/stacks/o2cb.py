@@ -1,9 +1,10 @@
 """The classic o2cb stack: disk heartbeat, cluster layout from cluster.conf.
 
 Online builds the cluster in configfs from /etc/ocfs2/cluster.conf, as
-o2cb_ctl would, and starts o2hbmonitor; offline takes it down again, but
-never while a heartbeat region is active, because a mounted volume depends
-on it.  Runs on every kernel generation.
+o2cb_ctl would, starts its global heartbeat regions in global mode, and
+starts o2hbmonitor; offline takes it down again, but never while a
+heartbeat region is in use, because a mounted volume depends on it.  Runs
+on every kernel generation.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from ..kernel import Generation
 from ..parts.drivers import Drivers
 from ..parts.monitor import HeartbeatMonitor
 from ..parts.o2nm import O2nmCluster
+from ..parts.regions import HeartbeatRegions
 from ..parts.userdlm import UserdlmDomains
 from ..report import Outcome
 from ..status import StatusReport
@@ -28,6 +30,7 @@ class O2cbStack:
                                heartbeat_method="disk", generations=frozenset(Generation))
         self.o2nm = O2nmCluster(system, kernel, report, context.settings,
                                 check_timeouts=not context.observed)
+        self.regions = HeartbeatRegions(system, kernel, report)
         self.monitor = HeartbeatMonitor(system, self.name)
         self.userdlm = UserdlmDomains(system, kernel, report)
 
@@ -40,9 +43,11 @@ class O2cbStack:
 
     def online(self, cluster: str) -> Outcome:
         self.drivers.set_cluster_stack()
-        outcome = self.o2nm.online(cluster)
-        if outcome is Outcome.DONE:
+        outcome = self.o2nm.online(cluster, set_mode=self.regions.set_mode)
+        started = self.regions.online(self.o2nm.cluster(cluster), self.o2nm.layout(cluster))
+        if Outcome.DONE in (outcome, started):
             self.monitor.start()
+            return Outcome.DONE
         return outcome
 
     def is_online(self, cluster: str) -> bool:
@@ -50,6 +55,7 @@ class O2cbStack:
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
         self.userdlm.clean(force)
+        self.regions.offline(self.o2nm.cluster(cluster))
         outcome = self.o2nm.offline(cluster, force, before_removal=self.monitor.stop)
         self.drivers.unload_ocfs2()
         return outcome

@@ -9,8 +9,8 @@ mounts, configfs) and the data each node read back from the shared volume.
 - ``global:reference``: Debian's script on both, global heartbeat, two regions
   (two disks): proves the bed for global mode, and that ocfs2disk computes
   the region parameters the reference gives the kernel;
-- ``global:ours``: the same with ours; expected to fail until ours starts
-  global heartbeat regions (strict xfail: it fails loudly once it works).
+- ``global:ours``: the same with ours: both nodes start the two regions
+  with the parameters ocfs2disk reads, and stop them again.
 """
 
 from __future__ import annotations
@@ -203,11 +203,6 @@ def test_global_heartbeat_two_regions_reference_on_both_nodes(pair: dict[str, Bo
     check_story(pair, "global:reference", global_heartbeat=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="o2cb start does not run global heartbeat regions yet (issue: global heartbeat); "
-    "this passes, and so fails strictly, once it does",
-)
 def test_global_heartbeat_two_regions_ours_on_both_nodes(pair: dict[str, Boot]) -> None:
     check_story(pair, "global:ours", global_heartbeat=True)
 

@@ -1,0 +1,121 @@
+"""The global heartbeat regions of an o2cb cluster.
+
+In global heartbeat mode (``heartbeat_mode = global`` in cluster.conf) the
+kernel heartbeats on the devices listed in ``heartbeat:`` stanzas, whatever
+is mounted, instead of on each mounted volume.  The mode is one value for
+the whole o2hb module and is taken only while no region exists, so it is
+written before the first region.  Each region is started as ocfs2-tools'
+o2cb tool starts it: a directory named by the volume's UUID, then its
+geometry (read from the volume's heartbeat system file by ocfs2disk), then
+``dev`` as a descriptor of the block device.
+
+While a volume is mounted the kernel depends on the regions (it pins them:
+rmdir gives EBUSY), so stopping them is refused.  In local mode the regions
+belong to the mounted volumes and are none of this part's business.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .. import ocfs2disk
+from ..clusterconf import ClusterConf
+from ..configfs import Cluster, HeartbeatRegion
+from ..errors import StepError
+from ..kernel import Kernel
+from ..report import Outcome, Reporter
+from ..system import System
+from .o2nm import HEARTBEAT_STILL_ACTIVE, pending_regions
+
+GLOBAL = "global"
+LOCAL = "local"
+
+
+@dataclass
+class HeartbeatRegions:
+    system: System
+    kernel: Kernel
+    report: Reporter
+
+    # -- the mode ------------------------------------------------------------
+
+    def set_mode(self, target: Cluster, layout: ClusterConf) -> None:
+        """Give the kernel the layout's heartbeat mode, before any region exists."""
+        wanted = layout.heartbeat_mode
+        current = target.heartbeat.read("mode")
+        planned_cluster = self.system.dry_run and not target.exists()
+        if current is None and not planned_cluster:
+            if wanted == GLOBAL:
+                raise StepError(
+                    f"this kernel has no global heartbeat ({target.heartbeat.path}/mode is missing)"
+                )
+            return  # older kernels heartbeat locally, without a mode
+        if current == wanted or (current is None and wanted == LOCAL):
+            return
+        target.heartbeat.write("mode", wanted)
+        if current is not None:
+            previous = current
+            self.system.record_undo(
+                f"setting heartbeat mode {wanted}", lambda: target.heartbeat.write("mode", previous)
+            )
+        if not self.system.dry_run and target.heartbeat.read("mode") != wanted:
+            raise StepError(
+                f"Unable to set heartbeat mode {wanted}: heartbeat regions of mode"
+                f" {current} are active"
+            )
+
+    # -- online --------------------------------------------------------------
+
+    def online(self, target: Cluster, layout: ClusterConf) -> Outcome:
+        """Start every region of the layout that does not run yet."""
+        names = pending_regions(target, layout)
+        if not names:
+            return Outcome.ALREADY
+        with self.report.step(f'Starting global heartbeat for cluster "{target.name}"'):
+            for uuid in names:
+                self.start(target.region(uuid))
+        return Outcome.DONE
+
+    def start(self, region: HeartbeatRegion) -> None:
+        try:
+            found = ocfs2disk.find_region(self.system, region.name)
+        except ocfs2disk.DiskError as error:
+            raise StepError(error.message) from None
+        if region.exists():
+            region.remove()  # left by a run killed before it set dev: start it afresh
+        region.create()
+        if self.system.dry_run:
+            region.start(found.block_bytes, found.start_block, found.blocks, 0)
+            return
+        try:
+            fd = os.open(self.system.path(found.device), os.O_RDONLY)
+        except OSError as error:
+            raise StepError(
+                f"heartbeat region {region.name}: cannot open {found.device}: {error.strerror}"
+            ) from None
+        try:
+            region.start(found.block_bytes, found.start_block, found.blocks, fd)
+        finally:
+            os.close(fd)
+
+    # -- offline -------------------------------------------------------------
+
+    def offline(self, target: Cluster) -> Outcome:
+        """Stop the regions of a cluster in global mode; refused while a volume is mounted."""
+        if not target.exists() or target.heartbeat.read("mode") != GLOBAL:
+            return Outcome.ALREADY
+        names = target.heartbeat_regions()
+        if not names:
+            return Outcome.ALREADY
+        with self.report.step(f'Stopping global heartbeat on cluster "{target.name}"'):
+            # With more than three regions the kernel pins none of them, yet a
+            # mounted volume still depends on them: look at the mounts first.
+            if self.kernel.mounts_of_type("ocfs2"):
+                raise StepError(HEARTBEAT_STILL_ACTIVE)
+            for uuid in names:
+                try:
+                    target.region(uuid).remove()
+                except StepError:
+                    raise StepError(HEARTBEAT_STILL_ACTIVE) from None
+        return Outcome.DONE
