@@ -303,7 +303,10 @@ def test_online_in_local_mode_adds_a_node_under_a_mounted_volume(
         "node_count = 2", "node_count = 3"))
     run = o2cb_process(sim, "online")
     assert run.exit_code == 0, run.stderr
-    assert run.stdout.splitlines() == [f'Registering O2CB cluster "{CLUSTER}": OK']
+    assert run.stdout.splitlines() == [
+        'Setting cluster stack "o2cb": OK',
+        f'Registering O2CB cluster "{CLUSTER}": OK',
+    ]
     assert sim.tree()[f"{CLUSTER}/node/node3/ipv4_address"] == "10.0.0.3"
     assert sim.path(f"{sim.config_mount}/cluster/{CLUSTER}/heartbeat/{ABSENT}").is_dir()
     assert sim.is_mounted("/mnt/vol")
