@@ -1,11 +1,16 @@
 """The o2nm cluster in configfs: build it from a layout, check it, take it down.
 
 "Online" means complete: the cluster exists with every node of its layout
-and their attributes, `local` set on this host's node, the timeouts of the
-configuration and local heartbeat mode.  A cluster that lacks any of these
-(a start killed half-way, a race before the lock existed) is partial:
-status says what is missing, and online finishes it by building it anew
-(or, while a heartbeat region is active, refuses to touch it).
+and their attributes, `local` set on this host's node and local heartbeat
+mode.  A cluster that lacks any of these (a start killed half-way, a race
+before the lock existed) is partial: status says what is missing, and
+online finishes it by building it anew (or, while a heartbeat region is
+active, refuses to touch it).
+
+Timeouts are not part of completeness: online writes them before `local=1`,
+so a cluster with its local node marked has had them written.  Timeouts
+edited in the configuration since are pending: status names them, and a
+restart applies them.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ class O2nmCluster:
     report: Reporter
     settings: Settings
     from_layout: bool = True
-    check_timeouts: bool = True  # False when the settings are not from a valid config
+    # False when the settings are not from a valid config: no pending timeouts to show.
+    check_timeouts: bool = True
 
     @property
     def configfs(self) -> Configfs:
@@ -102,27 +108,31 @@ class O2nmCluster:
         local = target.node(self.local_node_name(layout))
         if local.exists() and not local.is_local:
             problems.append(f"local=1 on node {local.name}")
-        if self.check_timeouts:
-            problems.extend(self._missing_timeouts(target))
         mode = target.heartbeat.read("mode")
         if layout.heartbeat_mode == "local" and mode not in (None, "local"):
             problems.append("heartbeat mode local")
         return problems
 
-    def _missing_timeouts(self, target: Cluster) -> list[str]:
+    def pending_timeouts(self, target: Cluster) -> dict[str, dict[str, int | None]]:
+        """Timeouts whose configured value differs from the running one."""
+        if not self.check_timeouts:
+            return {}
         settings = self.settings
-        expected = {
+        configured = {
             "heartbeat/dead_threshold": settings.heartbeat_threshold,
             "idle_timeout_ms": settings.idle_timeout_ms,
             "keepalive_delay_ms": settings.keepalive_delay_ms,
             "reconnect_delay_ms": settings.reconnect_delay_ms,
         }
-        problems = []
-        for attribute, value in expected.items():
-            current = target.read(attribute)
-            if current is not None and current != str(value):
-                problems.append(f"{attribute.rsplit('/', 1)[-1]}={value}")
-        return problems
+        pending: dict[str, dict[str, int | None]] = {}
+        for attribute, value in configured.items():
+            running = target.read(attribute)
+            if running is not None and running != str(value):
+                pending[attribute.rsplit("/", 1)[-1]] = {
+                    "configured": value,
+                    "running": int(running) if running.isdigit() else None,
+                }
+        return pending
 
     def is_online(self, name: str) -> bool:
         return not self.missing(name)
@@ -263,6 +273,7 @@ class O2nmCluster:
             value = target.read_int(key)
             if value is not None:
                 report.add(key, value, f"  {label}: {value}")
+        self.status_pending_timeouts(report, target)
         mode = "Global" if target.heartbeat.read("mode") == "global" else "Local"
         report.add("heartbeat_mode", mode, f"  Heartbeat mode: {mode}")
         regions = target.heartbeat_regions()
@@ -271,3 +282,14 @@ class O2nmCluster:
             "heartbeat_active", bool(regions),
             f"Checking O2CB heartbeat: {'Active' if regions else 'Not active'}",
         )
+
+    def status_pending_timeouts(self, report: StatusReport, target: Cluster) -> None:
+        """Configured timeouts the running cluster does not have yet: informational."""
+        pending = self.pending_timeouts(target)
+        report.facts["pending_timeouts"] = pending
+        if pending:
+            changes = ", ".join(
+                f"{name} {values['running']} -> {values['configured']}"
+                for name, values in pending.items()
+            )
+            report.lines.append(f"  Configured timeouts differ (a restart applies them): {changes}")
