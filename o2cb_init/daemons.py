@@ -132,10 +132,8 @@ class Daemon:
         path = self.locate()
         if path is None:
             raise DaemonError(f"{self.name} is not installed")
-        if self.system.dry_run:
-            self.system.planned.append(f"start {path}")
+        if not self.system.changes(f"start {path}"):
             return
-        self.system.probe(f"starting {path}")
         try:
             child = subprocess.Popen(
                 [path],
@@ -187,8 +185,7 @@ class Daemon:
         if not processes:
             return []
         pids = sorted(process.pid for process in processes)
-        if self.system.dry_run:
-            self.system.planned.append(f"send SIGTERM to {self.label} (pid {_pids(pids)})")
+        if not self.system.changes(f"send SIGTERM to {self.label} (pid {_pids(pids)})"):
             return pids
         remaining = self._signal_and_wait(processes, signal.SIGTERM)
         if remaining and force:

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clirunner import invoke
@@ -113,9 +114,9 @@ def commands(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     ran: list[list[str]] = []
     original = System.run
 
-    def run(self: System, argv: list[str], changes: bool = True) -> CommandResult:
+    def run(self: System, argv: list[str], *args: Any, **kwargs: Any) -> CommandResult:
         ran.append(list(argv))
-        return original(self, argv, changes)
+        return original(self, argv, *args, **kwargs)
 
     monkeypatch.setattr(System, "run", run)
     return ran

@@ -82,9 +82,6 @@ class Drivers:
         if not self.kernel.has_stackglue():
             # A quiet try: on ocfs2 1.2 and 2007-era kernels this module does not exist.
             tried = self.kernel.try_modprobe(STACKGLUE_MODULE)
-            if self.system.dry_run and tried.ok:
-                # A dry run assumes its planned changes succeed.
-                return Generation.STACKGLUE
             if not tried.ok and "not found" not in tried.reason:
                 # Only a module that does not exist means an older kernel.
                 raise StepError(f'Unable to load module "{STACKGLUE_MODULE}": {tried.reason}')
@@ -130,7 +127,7 @@ class Drivers:
         # 2007-era kernels show cluster/heartbeat_mode only now, with the node manager loaded.
         if self.kernel.generation() is Generation.HEARTBEAT_MODE:
             outcomes.extend(self.select_heartbeat_method())
-        if self.kernel.generation() not in self.generations and not self.system.dry_run:
+        if self.kernel.generation() not in self.generations:
             raise UnsupportedError(self.unsupported_reason(self.kernel.generation()))
         return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
 

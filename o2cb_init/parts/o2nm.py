@@ -23,7 +23,7 @@ from ..clusterconf import ClusterConf
 from ..config import Settings
 from ..configfs import Cluster, Configfs
 from ..errors import ConfigError, O2cbError, StepError
-from ..kernel import LEGACY_THRESHOLD_FILE, Kernel
+from ..kernel import LEGACY_THRESHOLD_FILE, Generation, Kernel
 from ..report import Outcome, Reporter
 from ..status import StatusReport
 from ..system import System
@@ -169,7 +169,7 @@ class O2nmCluster:
             self.remove(target, strict=True)
 
     def register(self, target: Cluster, layout: ClusterConf) -> None:
-        if not self.configfs.available() and not self.system.dry_run:
+        if not self.configfs.available():
             raise StepError("configfs has no cluster directory: is the o2cb driver loaded?")
         target.create()
         for node_conf in layout.nodes:
@@ -194,11 +194,12 @@ class O2nmCluster:
             )
 
     def offers(self, target: Cluster, attribute: str) -> bool:
-        """Whether the kernel has this attribute; a dry run that only planned the cluster
-        assumes a current kernel."""
-        if self.system.dry_run and not target.exists():
-            return True
-        return self.system.exists(attribute)
+        """Whether the kernel has this attribute: it shows one, or its driver family has it.
+
+        ocfs2 1.2 clusters have no timeouts, the later families have them all;
+        the family answers for a cluster that a dry run only planned.
+        """
+        return self.system.exists(attribute) or self.kernel.generation() is not Generation.LEGACY
 
     # -- offline -------------------------------------------------------------
 
