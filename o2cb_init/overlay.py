@@ -27,10 +27,13 @@ class PlannedState:
     removed_modules: set[str] = field(default_factory=set)
     mounted: dict[str, str] = field(default_factory=dict)  # mount point -> fstype
     unmounted: set[str] = field(default_factory=set)
+    started: set[str] = field(default_factory=set)  # daemon programs
+    stopped: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return any((self.created_dirs, self.values, self.removed_dirs, self.loaded_modules,
-                    self.removed_modules, self.mounted, self.unmounted))
+                    self.removed_modules, self.mounted, self.unmounted, self.started,
+                    self.stopped))
 
     # -- paths ---------------------------------------------------------------
 
@@ -81,3 +84,13 @@ class PlannedState:
     def umount(self, mountpoint: str) -> None:
         self.mounted.pop(mountpoint, None)
         self.unmounted.add(mountpoint)
+
+    # -- daemons ---------------------------------------------------------------
+
+    def start(self, program: str) -> None:
+        self.stopped.discard(program)
+        self.started.add(program)
+
+    def stop(self, program: str) -> None:
+        self.started.discard(program)
+        self.stopped.add(program)

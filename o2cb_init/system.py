@@ -122,10 +122,15 @@ class System:
         self.probe(action)
         return True
 
-    def changes(self, action: str) -> bool:
+    def changes(self, action: str, leaves: Callable[[], None] | None = None) -> bool:
         """Record a change made without a command (a signal, a daemon started);
-        True when it should really be made."""
-        return self._plan(action)
+        True when it should really be made.  In a dry run ``leaves`` enters in
+        the overlay what the change would leave."""
+        if self._plan(action):
+            return True
+        if leaves is not None:
+            leaves()
+        return False
 
     def take_planned(self) -> list[str]:
         planned, self.planned = self.planned, []

@@ -6,12 +6,13 @@ real run that follows it, their exit codes agree, and the dry run changes
 no file under the root.
 
 The states are enumerated, not listed: each kernel profile of the
-simulated kernel, each stack that runs without control daemons, each of
-the base states (nothing loaded, drivers loaded, cluster online, a volume
-mounted), and the partial clusters a `start` killed at each of its kill
-points leaves (the points are counted from a real start, so a new change
-in start is a new state here).  Each state is built once, by the command
-line in a subprocess, and copied for every verb.
+simulated kernel, o2cb and heartbeat2, each of the base states (nothing
+loaded, drivers loaded, cluster online, a volume mounted), and the partial
+clusters a `start` killed at each of its kill points leaves (the points
+are counted from a real start, so a new change in start is a new state
+here).  Each state is built once, by the command line in a subprocess,
+and copied for every verb.  cman and pcmk run with the daemon doubles of
+test_userspace_stacks.py, their states built for each case.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from faultbed import CLUSTER, CONFIG, o2cb, o2cb_process
 from simkernel import PROFILES, SimKernel, faults, two_node_cluster_conf
 from simkernel.engine import STATE_FILE
 from simkernel.engine import Kernel as EngineKernel
+from test_userspace_stacks import Bed, make_bed  # noqa: F401 (a fixture)
 
 TITLE = re.compile(r"^(?P<title>.*): (?:OK|dry run|Failed)$")
 VERBS = ["start", "stop", "restart", "force-reload", "load", "unload", "online", "offline",
@@ -219,3 +221,30 @@ def test_dry_run_of_the_configuration_verbs(
     real = o2cb(sim, verb)
     assert dry.exit_code == real.exit_code == 0, (dry.stderr, real.stderr)
     assert titles(dry.stdout) == titles(real.stdout)
+
+
+# -- the stacks with control daemons -----------------------------------------------
+# Their daemons run from the root they were started for, so these states are
+# built for each case (with the test doubles of test_userspace_stacks.py).
+
+DAEMON_STACKS = ["cman", "pcmk"]
+DAEMON_STATES = {"nothing-loaded": (), "drivers-loaded": ("load",), "online": ("start",)}
+
+
+@pytest.mark.parametrize("verb", VERBS)
+@pytest.mark.parametrize("state_name", list(DAEMON_STATES))
+@pytest.mark.parametrize("stack", DAEMON_STACKS)
+def test_dry_run_titles_with_control_daemons(
+    make_bed: Callable[..., Bed], stack: str, state_name: str, verb: str,  # noqa: F811
+) -> None:
+    bed = make_bed(stack)
+    for step in DAEMON_STATES[state_name]:
+        assert bed.o2cb(step).exit_code == 0
+    running = bed.running()
+    before = files(bed.sim.root)
+    dry = bed.o2cb("--dry-run", verb)
+    assert files(bed.sim.root) == before, "the dry run changed the machine"
+    assert bed.running() == running, "the dry run started or stopped a daemon"
+    real = bed.o2cb(verb)
+    assert dry.exit_code == real.exit_code, (dry.text, real.text)
+    assert titles(dry.stdout) == titles(real.stdout), (dry.stdout, real.stdout)
