@@ -32,7 +32,8 @@ class Baseline:
 
 def record(system: System, kernel: Kernel, mountpoints: list[str]) -> None:
     """Remember the current state unless a record from an earlier load exists."""
-    if system.dry_run or system.exists(BASELINE_FILE):
+    if not system.changes_machine or system.exists(BASELINE_FILE):
+        # A dry run leaves the machine as it is: nothing to compare with later.
         return
     state = {
         "modules": sorted(kernel.modules()),

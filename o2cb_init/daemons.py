@@ -69,6 +69,9 @@ class Daemon:
     # False: only /sbin and /usr/sbin under the root, so a --root tree never
     # reaches for a program of the host it runs on.
     search_path: bool = True
+    # What the daemon itself undoes when it stops (o2cb_controld removes the
+    # cluster it built), entered in a dry run's overlay with the stop.
+    stop_leaves: Callable[[], None] | None = None
     _path: str | None = field(default=None, init=False, repr=False)
 
     # -- where it is ---------------------------------------------------------
@@ -103,7 +106,7 @@ class Daemon:
     def processes(self) -> list[psutil.Process]:
         """Live processes running this daemon's program (zombies are not alive)."""
         path = self.locate()
-        if path is None:
+        if path is None or path in self.system.overlay.stopped:
             return []
         target = os.path.realpath(path)
         found = []
@@ -116,7 +119,8 @@ class Daemon:
         return sorted(process.pid for process in self.processes())
 
     def is_running(self) -> bool:
-        return bool(self.processes())
+        """Running, or started by the plan of a dry run (which has no process to show)."""
+        return bool(self.processes()) or self.locate() in self.system.overlay.started
 
     # -- start ---------------------------------------------------------------
 
@@ -132,10 +136,8 @@ class Daemon:
         path = self.locate()
         if path is None:
             raise DaemonError(f"{self.name} is not installed")
-        if self.system.dry_run:
-            self.system.planned.append(f"start {path}")
+        if not self.system.changes(f"start {path}", lambda: self.system.overlay.start(path)):
             return
-        self.system.probe(f"starting {path}")
         try:
             child = subprocess.Popen(
                 [path],
@@ -187,8 +189,8 @@ class Daemon:
         if not processes:
             return []
         pids = sorted(process.pid for process in processes)
-        if self.system.dry_run:
-            self.system.planned.append(f"send SIGTERM to {self.label} (pid {_pids(pids)})")
+        action = f"send SIGTERM to {self.label} (pid {_pids(pids)})"
+        if not self.system.changes(action, self._stopped):
             return pids
         remaining = self._signal_and_wait(processes, signal.SIGTERM)
         if remaining and force:
@@ -201,6 +203,12 @@ class Daemon:
                 f"{self.label} (pid {_pids(still)}) did not stop within {self.timeout:g} s{hint}"
             )
         return pids
+
+    def _stopped(self) -> None:
+        """What a stop leaves: the daemon gone, and what it takes along."""
+        self.system.overlay.stop(self.locate() or self.name)
+        if self.stop_leaves is not None:
+            self.stop_leaves()
 
     def _signal_and_wait(
         self, processes: list[psutil.Process], signum: signal.Signals

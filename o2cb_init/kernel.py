@@ -3,10 +3,16 @@
 Whether a driver is there is read from /proc/filesystems, /proc/modules and
 sysfs, never assumed: the same probes serve modules, built-in drivers, the
 ocfs2 1.2 drivers and 2007-era heartbeat-mode kernels.
+
+Every answer includes the system's overlay (overlay.py), so a dry run sees
+the modules and mounts it planned; each change says here what it leaves
+(`leaves=`), which only a dry run enters there.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -18,6 +24,13 @@ CLUSTER_STACK_FILE = f"{STACKGLUE_DIR}/cluster_stack"
 LOADED_PLUGINS_FILE = f"{STACKGLUE_DIR}/loaded_cluster_plugins"
 LEGACY_THRESHOLD_FILE = "/proc/fs/ocfs2_nodemanager/hb_dead_threshold"
 DLMFS_MOUNTPOINT = "/dlm"
+# Modules that register a file system of their own name.
+FILESYSTEM_MODULES = frozenset({"configfs", "ocfs2_dlmfs", "ocfs2"})
+PLUGIN_PREFIX = "ocfs2_stack_"
+# `modprobe --show-depends NAME` names NAME and each module it needs, one
+# insmod line each, whether loaded or not; it fails as modprobe would for a
+# module that does not exist.
+_INSMOD = re.compile(r"^insmod\s+(\S+)", re.MULTILINE)
 
 
 class Generation(Enum):
@@ -55,8 +68,8 @@ class Kernel:
     def filesystems(self) -> set[str]:
         text = self.system.read_optional("/proc/filesystems") or ""
         names = {line.split()[-1] for line in text.splitlines() if line.split()}
-        # A dry run's planned removal of a module takes its file system along.
-        return names - self.system.removed_modules if self.system.dry_run else names
+        planned = self.system.overlay
+        return (names | (planned.loaded_modules & FILESYSTEM_MODULES)) - planned.removed_modules
 
     def has_filesystem(self, name: str) -> bool:
         present = name in self.filesystems()
@@ -74,14 +87,14 @@ class Kernel:
             refcount = int(fields[2]) if fields[2].isdigit() else 0
             users = tuple(user for user in fields[3].split(",") if user and user != "-")
             modules[fields[0]] = Module(fields[0], refcount, users)
-        return self._as_planned(modules) if self.system.dry_run else modules
+        return self._as_planned(modules) if self.system.overlay else modules
 
     def _as_planned(self, modules: dict[str, Module]) -> dict[str, Module]:
-        """A dry run's view: its planned removals and unmounts already made."""
-        gone = self.system.removed_modules
+        """With the overlay's planned loads, removals and unmounts already made."""
+        gone = self.system.overlay.removed_modules
         unmounted = [mount.fstype for mount in self._all_mounts()
                      if mount.mountpoint in self._planned_unmounts()]
-        items = sum(1 for path in self.system.removed_dirs if "/cluster/" in path)
+        items = sum(1 for path in self.system.overlay.removed_dirs if "/cluster/" in path)
         planned = {}
         for name, module in modules.items():
             if name in gone:
@@ -91,6 +104,8 @@ class Kernel:
             if name == "ocfs2_nodemanager":
                 held -= items  # configfs pins the module once per item made by mkdir
             planned[name] = Module(name, max(held, 0), users)
+        for name in sorted(self.system.overlay.loaded_modules - set(planned)):
+            planned[name] = Module(name, 0, ())
         return planned
 
     def module(self, name: str) -> Module | None:
@@ -102,7 +117,6 @@ class Kernel:
         return loaded
 
     def modprobe(self, name: str) -> None:
-        self.system.removed_modules.discard(name)
         result = self.try_modprobe(name)
         if not result.ok:
             raise StepError(f"Unable to load module \"{name}\": {result.reason}")
@@ -110,13 +124,44 @@ class Kernel:
     def try_modprobe(self, name: str) -> CommandResult:
         """Load a module; the modules it brought in are entered in the run's plan."""
         before = set(self.modules())
-        result = self.system.run(["modprobe", name])
+        result = self.system.run(
+            ["modprobe", name], rehearsal=["modprobe", "--show-depends", name],
+            leaves=lambda trial: self._loaded(name, trial),
+        )
         added = [module for module in self.modules() if module not in before]
         if added:
             self.system.record_undo(
                 f'loading module "{name}"', lambda: self.remove_unused(added)
             )
         return result
+
+    def _loaded(self, name: str, trial: CommandResult) -> None:
+        """What loading ``name`` leaves: the modules it needs that are not loaded, and
+        the files they make."""
+        needed = {os.path.basename(path).split(".", 1)[0].replace("-", "_")
+                  for path in _INSMOD.findall(trial.stdout)}
+        new = needed - set(self.modules())
+        overlay = self.system.overlay
+        overlay.load(new)
+        if "ocfs2_stackglue" in new:
+            overlay.write(CLUSTER_STACK_FILE, "o2cb")
+            overlay.write(LOADED_PLUGINS_FILE, "")
+        mountpoint = self.configfs_mountpoint()
+        if "ocfs2_nodemanager" in new and self.mounted_fstype(mountpoint) == "configfs":
+            overlay.make_dir(f"{mountpoint}/cluster")
+
+    def _mounted(self, fstype: str, mountpoint: str) -> None:
+        """What a mount leaves: configfs shows the node manager's cluster/ when it is there."""
+        self.system.overlay.mount(mountpoint, fstype)
+        if fstype == "configfs" and self._present("ocfs2_nodemanager"):
+            self.system.overlay.make_dir(f"{mountpoint}/cluster")
+
+    def _present(self, name: str) -> bool:
+        """Loaded, or built into the kernel (which /proc/modules never shows)."""
+        if name in self.modules():
+            return True
+        shown = self.system.run(["modprobe", "--show-depends", name], changes=False)
+        return shown.ok and f"builtin {name}" in shown.stdout.splitlines()
 
     def remove_unused(self, names: list[str]) -> None:
         """Unload those of ``names`` that are loaded and unused, users before what they use."""
@@ -129,32 +174,34 @@ class Kernel:
                 self.remove_module(name)
 
     def remove_module(self, name: str) -> None:
-        result = self.system.run(["modprobe", "-r", name])
+        result = self.system.run(
+            ["modprobe", "-r", name], leaves=lambda _: self._removed(name)
+        )
         if not result.ok:
             raise StepError(f"Unable to unload module \"{name}\": {result.reason}")
-        if self.system.dry_run:
-            self._plan_removal(name)
 
-    def _plan_removal(self, name: str) -> None:
-        """modprobe -r takes along the modules only ``name`` used."""
+    def _removed(self, name: str) -> None:
+        """What `modprobe -r` leaves: the modules only ``name`` used go too."""
         used = [other for other, module in self.modules().items() if name in module.users]
-        self.system.removed_modules.add(name)
+        self.system.overlay.remove_module(name)
+        if name == "ocfs2_stackglue":
+            self.system.overlay.remove_dir(STACKGLUE_DIR)
         for other in used:
             module = self.modules().get(other)
             if module is not None and not module.in_use:
-                self._plan_removal(other)
+                self._removed(other)
 
     # -- mounts --------------------------------------------------------------
 
     def _planned_unmounts(self) -> set[str]:
-        return {name for point in self.system.unmounted
+        return {name for point in self.system.overlay.unmounted
                 for name in self._mountpoint_names(point)}
 
     def mounts(self) -> list[Mount]:
-        if not self.system.dry_run:
-            return self._all_mounts()
         gone = self._planned_unmounts()
-        return [mount for mount in self._all_mounts() if mount.mountpoint not in gone]
+        mounts = [mount for mount in self._all_mounts() if mount.mountpoint not in gone]
+        planned = self.system.overlay.mounted
+        return mounts + [Mount(fstype, point, fstype) for point, fstype in planned.items()]
 
     def _all_mounts(self) -> list[Mount]:
         mounts = []
@@ -182,8 +229,10 @@ class Kernel:
         """Mount a pseudo filesystem; its device names it unless given."""
         target = str(self.system.path(mountpoint))
         was = self.mounted_fstype(mountpoint)
-        result = self.system.run(["mount", "-t", fstype, device or fstype, target])
-        self.system.unmounted.discard(mountpoint)
+        result = self.system.run(
+            ["mount", "-t", fstype, device or fstype, target],
+            leaves=lambda _: self._mounted(fstype, mountpoint),
+        )
         now = self.mounted_fstype(mountpoint)
         if not result.ok:
             if now == fstype and was != fstype:
@@ -201,11 +250,12 @@ class Kernel:
             self.umount(fstype, mountpoint)
 
     def umount(self, fstype: str, mountpoint: str) -> None:
-        result = self.system.run(["umount", str(self.system.path(mountpoint))])
+        result = self.system.run(
+            ["umount", str(self.system.path(mountpoint))],
+            leaves=lambda _: self.system.overlay.umount(mountpoint),
+        )
         if not result.ok:
             raise StepError(f"Unable to unmount {fstype} filesystem: {result.reason}")
-        if self.system.dry_run:
-            self.system.unmounted.add(mountpoint)
 
     # -- configfs and stack glue ---------------------------------------------
 
@@ -221,18 +271,17 @@ class Kernel:
         return Generation.LEGACY
 
     def has_stackglue(self) -> bool:
-        present = self.system.exists(CLUSTER_STACK_FILE) and not (
-            self.system.dry_run and "ocfs2_stackglue" in self.system.removed_modules
-        )
+        present = self.system.exists(CLUSTER_STACK_FILE)
         self.system.probe(f"{CLUSTER_STACK_FILE} exists: {'yes' if present else 'no'}")
         return present
 
     def loaded_plugins(self) -> list[str]:
         plugins = (self.system.read_optional(LOADED_PLUGINS_FILE) or "").split()
-        if self.system.dry_run:
-            gone = self.system.removed_modules
-            plugins = [name for name in plugins if f"ocfs2_stack_{name}" not in gone]
-        return plugins
+        planned = self.system.overlay
+        plugins += sorted(module.removeprefix(PLUGIN_PREFIX) for module in planned.loaded_modules
+                          if module.startswith(PLUGIN_PREFIX))
+        return [name for name in dict.fromkeys(plugins)
+                if f"{PLUGIN_PREFIX}{name}" not in planned.removed_modules]
 
     def cluster_stack(self) -> str | None:
         return self.system.read_attribute(CLUSTER_STACK_FILE)

@@ -62,7 +62,7 @@ def exclusive(system: System, verb: str, timeout: float | None = None) -> Iterat
     Re-entrant within a process (restart = stop + start under one hold).
     """
     key = str(system.path(LOCK_FILE))
-    if system.dry_run or _held.get(key):
+    if not system.changes_machine or _held.get(key):
         # A dry run changes nothing, so it needs no lock and must not create /run/o2cb.
         yield
         return

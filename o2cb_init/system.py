@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import MissingProgramError
+from .overlay import PlannedState
 from .plan import Plan
 
 
@@ -54,10 +55,13 @@ class System:
     planned: list[str] = field(default_factory=list)
     plan: Plan = field(default_factory=Plan)
     # A dry run's view of its own planned changes, so that later steps are
-    # planned as a real run would make them (kernel.py reads the rest).
-    removed_dirs: set[str] = field(default_factory=set)
-    unmounted: set[str] = field(default_factory=set)
-    removed_modules: set[str] = field(default_factory=set)
+    # planned as a real run would make them; empty in a real run.
+    overlay: PlannedState = field(default_factory=PlannedState)
+
+    @property
+    def changes_machine(self) -> bool:
+        """False in a dry run, which only prints what it would change."""
+        return not self.dry_run
 
     # -- paths ---------------------------------------------------------------
 
@@ -65,24 +69,24 @@ class System:
         """Map a root-relative absolute path ("/proc/modules") into ``root``."""
         return Path(self.root) / path.lstrip("/")
 
-    def _planned_away(self, path: str) -> bool:
-        return self.dry_run and any(
-            path == gone or path.startswith(f"{gone}/") for gone in self.removed_dirs
-        )
-
     def exists(self, path: str) -> bool:
-        return self.path(path).exists() and not self._planned_away(path)
+        if self.overlay.is_made(path):
+            return True
+        return self.path(path).exists() and not self.overlay.is_away(path)
 
     def is_dir(self, path: str) -> bool:
-        return self.path(path).is_dir() and not self._planned_away(path)
+        if path in self.overlay.created_dirs:
+            return True
+        return self.path(path).is_dir() and not self.overlay.is_away(path)
 
     def listdir(self, path: str) -> list[str]:
         """Entries of a directory, sorted; a missing directory has none."""
         try:
-            names = sorted(os.listdir(self.path(path)))
+            names = set(os.listdir(self.path(path)))
         except (FileNotFoundError, NotADirectoryError):
-            return []
-        return [name for name in names if not self._planned_away(f"{path}/{name}")]
+            names = set()
+        names |= self.overlay.children(path)
+        return sorted(name for name in names if not self.overlay.is_away(f"{path}/{name}"))
 
     def record_undo(self, title: str, undo: Callable[[], None]) -> None:
         """Enter a change just made in the run's plan (nothing to undo in a dry run)."""
@@ -94,6 +98,10 @@ class System:
 
     def read_optional(self, path: str) -> str | None:
         """The file's text, or None when it does not exist."""
+        if path in self.overlay.values:
+            return f"{self.overlay.values[path]}\n"
+        if self.overlay.is_away(path):
+            return None
         try:
             return self.read_text(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -114,6 +122,16 @@ class System:
         self.probe(action)
         return True
 
+    def changes(self, action: str, leaves: Callable[[], None] | None = None) -> bool:
+        """Record a change made without a command (a signal, a daemon started);
+        True when it should really be made.  In a dry run ``leaves`` enters in
+        the overlay what the change would leave."""
+        if self._plan(action):
+            return True
+        if leaves is not None:
+            leaves()
+        return False
+
     def take_planned(self) -> list[str]:
         planned, self.planned = self.planned, []
         return planned
@@ -121,13 +139,14 @@ class System:
     def write_attribute(self, path: str, value: str) -> None:
         """Write one value to a kernel attribute file, as `echo value > file` does."""
         if not self._plan(f"write {value!r} to {path}"):
+            self.overlay.write(path, value)
             return
         with open(self.path(path), "w", encoding="utf-8") as handle:
             handle.write(f"{value}\n")
 
     def mkdir(self, path: str, parents: bool = False) -> None:
         if not self._plan(f"create directory {path}"):
-            self.removed_dirs.discard(path)
+            self.overlay.make_dir(path)
             return
         if parents:
             self.path(path).mkdir(parents=True, exist_ok=True)
@@ -136,7 +155,7 @@ class System:
 
     def rmdir(self, path: str) -> None:
         if not self._plan(f"remove directory {path}"):
-            self.removed_dirs.add(path)
+            self.overlay.remove_dir(path)
             return
         self.path(path).rmdir()
 
@@ -182,17 +201,26 @@ class System:
         env["O2CB_ROOT"] = str(self.root)
         return env
 
-    def run(self, argv: list[str], changes: bool = True) -> CommandResult:
+    def run(
+        self, argv: list[str], changes: bool = True, rehearsal: list[str] | None = None,
+        leaves: Callable[[CommandResult], None] | None = None,
+    ) -> CommandResult:
         """Run a command by name from PATH.
 
         ``changes`` marks commands that alter the machine; in dry-run they are
-        only recorded.  A program that is not installed raises
-        MissingProgramError (LSB exit 5).
+        only recorded, and the answer is that of ``rehearsal`` (the command's
+        own trial mode, such as `modprobe -n`) when one is given, else
+        success.  When that answer is a success, ``leaves`` enters in the
+        overlay what the command would have left.  A program that is not
+        installed raises MissingProgramError (LSB exit 5).
         """
         if self.which(argv[0]) is None:
             raise MissingProgramError(f"{argv[0]} not found: it is needed to run this command")
         if changes and not self._plan("run " + " ".join(argv)):
-            return CommandResult(0, "", "")
+            trial = self.run(rehearsal, changes=False) if rehearsal else CommandResult(0, "", "")
+            if trial.ok and leaves is not None:
+                leaves(trial)
+            return trial
         if not changes:
             self.probe("run " + " ".join(argv))
         completed = subprocess.run(

@@ -153,3 +153,21 @@ def test_a_mount_another_process_made_meanwhile_counts_as_done(
         assert "Failed" not in run.stdout, what
         assert state(sim) == reference["online"], what
         assert_recovers(sim, reference, what)
+
+
+def test_a_start_killed_before_local_is_partial(make_sim: Callable[..., SimKernel],
+                                                two_node_cluster_conf: Callable[..., str],
+                                                reference: dict[str, Any]) -> None:
+    """Timeouts are written before local=1: a start killed at local=1 has them all,
+    and the cluster is still partial."""
+    last = reference["points"]["start"]["configfs"]
+    sim = prepare(make_sim(), two_node_cluster_conf)
+    run = o2cb_process(sim, "start", fault=f"configfs:{last}:kill")
+    assert run.exit_code != 0
+    tree = sim.tree()
+    assert tree[f"{CLUSTER}/node/node1/local"] == "0"
+    assert tree[f"{CLUSTER}/reconnect_delay_ms"] == "2500"
+    status = o2cb(sim, "status")
+    assert status.exit_code == 1, status.stdout
+    assert f'Checking O2CB cluster "{CLUSTER}": Partial' in status.stdout
+    assert "  Missing: local=1 on node node1" in status.stdout.splitlines()

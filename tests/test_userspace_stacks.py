@@ -585,7 +585,7 @@ def test_pcmk_refuses_to_stop_while_a_volume_is_mounted(make_bed: Callable[..., 
     [
         ("heartbeat2", "modern", ("four-character", "pcmk")),
         ("pcmk", "hbmode2007", ("stack glue",)),
-        ("pcmk", "legacy12", ("stack glue",)),
+        ("pcmk", "legacy12", ("stack glue", "ocfs2 1.2")),
         ("cman", "legacy12", ("ocfs2 1.2",)),
         ("heartbeat2", "legacy12", ("ocfs2 1.2",)),
     ],
@@ -602,6 +602,18 @@ def test_unsupported_stack_is_refused_and_leaves_nothing_loaded(
     after = bed.sim.snapshot()
     assert after["modules"] == before["modules"] == []
     assert after["mounts"] == before["mounts"]
+
+
+def test_pcmk_refusal_names_the_driver_family(make_bed: Callable[..., Bed]) -> None:
+    """With a 2007-era node manager loaded the kernel is known to be one: say so."""
+    bed = make_bed("pcmk", profile="hbmode2007")
+    bed.sim.load("configfs", "ocfs2_nodemanager")
+    bed.sim.mount("configfs", "/sys/kernel/config")
+    before = bed.sim.snapshot()
+    result = bed.o2cb("start")
+    assert result.exit_code == ExitCode.NOT_CONFIGURED, result.text
+    assert "2007-era" in result.stderr and "ocfs2 1.2" not in result.stderr, result.stderr
+    assert bed.sim.snapshot() == before
 
 
 def test_heartbeat2_on_a_heartbeat_mode_kernel(make_bed: Callable[..., Bed]) -> None:

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clirunner import invoke
@@ -121,9 +122,9 @@ def commands(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     ran: list[list[str]] = []
     original = System.run
 
-    def run(self: System, argv: list[str], changes: bool = True) -> CommandResult:
+    def run(self: System, argv: list[str], *args: Any, **kwargs: Any) -> CommandResult:
         ran.append(list(argv))
-        return original(self, argv, changes)
+        return original(self, argv, *args, **kwargs)
 
     monkeypatch.setattr(System, "run", run)
     return ran
@@ -908,3 +909,31 @@ def test_a_refused_stop_leaves_o2hbmonitor_running(
     machine.mount_ocfs2_volume(CLUSTER)
     assert o2cb(machine, "stop").exit_code == 1
     assert len(monitor_installed()) == 1
+
+
+def test_an_edited_timeout_is_pending_not_partial(online: SimKernel) -> None:
+    online.write_config(CONFIG.replace("RECONNECT_DELAY_MS=2500", "RECONNECT_DELAY_MS=4000"))
+    run = o2cb(online, "status")
+    assert run.exit_code == 0, run.stdout
+    assert f'Checking O2CB cluster "{CLUSTER}": Online' in run.lines
+    assert "  Network reconnect delay: 2500" in run.lines
+    assert (
+        "  Configured timeouts differ (a restart applies them): reconnect_delay_ms 2500 -> 4000"
+        in run.lines
+    )
+    facts = json.loads(o2cb(online, "status", "--json").stdout)
+    assert facts["online"] is True and facts["partial"] is False
+    assert facts["pending_timeouts"] == {
+        "reconnect_delay_ms": {"configured": 4000, "running": 2500}
+    }
+    assert o2cb(online, "online-status").exit_code == 0
+    again = o2cb(online, "start")
+    assert again.exit_code == 0
+    assert f"Cluster {CLUSTER} already online" in again.lines
+    assert online.tree()[f"{CLUSTER}/reconnect_delay_ms"] == "2500"
+
+
+def test_no_pending_timeouts_when_the_configuration_matches(online: SimKernel) -> None:
+    run = o2cb(online, "status")
+    assert not any("Configured timeouts differ" in line for line in run.lines)
+    assert json.loads(o2cb(online, "status", "--json").stdout)["pending_timeouts"] == {}

@@ -65,7 +65,6 @@ class Drivers:
     generations: frozenset[Generation]
     refusal: Callable[[Generation], str] | None = None
     extra_filesystems: tuple[str, ...] = field(default=())  # shown by status
-    planned_stackglue: bool = field(default=False, init=False)  # a dry run's planned load
 
     @property
     def configfs(self) -> Configfs:
@@ -83,10 +82,6 @@ class Drivers:
         if not self.kernel.has_stackglue():
             # A quiet try: on ocfs2 1.2 and 2007-era kernels this module does not exist.
             tried = self.kernel.try_modprobe(STACKGLUE_MODULE)
-            if self.system.dry_run and tried.ok:
-                # A dry run assumes its planned changes succeed.
-                self.planned_stackglue = True
-                return Generation.STACKGLUE
             if not tried.ok and "not found" not in tried.reason:
                 # Only a module that does not exist means an older kernel.
                 raise StepError(f'Unable to load module "{STACKGLUE_MODULE}": {tried.reason}')
@@ -132,7 +127,7 @@ class Drivers:
         # 2007-era kernels show cluster/heartbeat_mode only now, with the node manager loaded.
         if self.kernel.generation() is Generation.HEARTBEAT_MODE:
             outcomes.extend(self.select_heartbeat_method())
-        if self.kernel.generation() not in self.generations and not self.system.dry_run:
+        if self.kernel.generation() not in self.generations:
             raise UnsupportedError(self.unsupported_reason(self.kernel.generation()))
         return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
 
@@ -202,7 +197,7 @@ class Drivers:
         The step is shown on every online, as the reference shows it; the
         file is written only when it names another stack.
         """
-        if not self.kernel.has_stackglue() and not self.planned_stackglue:
+        if not self.kernel.has_stackglue():
             return Outcome.ALREADY
         previous = self.kernel.cluster_stack()
         with self.report.step(f'Setting cluster stack "{self.stack}"'):

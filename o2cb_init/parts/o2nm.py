@@ -1,14 +1,19 @@
 """The o2nm cluster in configfs: build it from a layout, check it, take it down.
 
 "Online" means complete: the cluster exists with every node of its layout
-and their attributes, `local` set on this host's node, the timeouts of the
-configuration and the heartbeat mode of the layout, with every global
-heartbeat region running in global mode.  A cluster that lacks any of these
-(a start killed half-way, a race before the lock existed) is partial:
-status says what is missing, and online finishes it by building it anew
-(or, while a heartbeat region is active, refuses to touch it).  Nodes and
-regions added to cluster.conf since the cluster came online are added to it
-by the next online, as the o2cb tool does, without taking it down.
+and their attributes, `local` set on this host's node and the heartbeat
+mode of the layout, with every global heartbeat region running in global
+mode.  A cluster that lacks any of these (a start killed half-way, a race
+before the lock existed) is partial: status says what is missing, and
+online finishes it by building it anew (or, while a heartbeat region is
+active, refuses to touch it).  Nodes and regions added to cluster.conf
+since the cluster came online are added to it by the next online, as the
+o2cb tool does, without taking it down.
+
+Timeouts are not part of completeness: online writes them before `local=1`,
+so a cluster with its local node marked has had them written.  Timeouts
+edited in the configuration since are pending: status names them, and a
+restart applies them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from ..clusterconf import ClusterConf, NodeConf
 from ..config import Settings
 from ..configfs import Cluster, Configfs
 from ..errors import ConfigError, O2cbError, StepError
-from ..kernel import LEGACY_THRESHOLD_FILE, Kernel
+from ..kernel import LEGACY_THRESHOLD_FILE, Generation, Kernel
 from ..report import Outcome, Reporter
 from ..status import StatusReport
 from ..system import System
@@ -54,7 +59,8 @@ class O2nmCluster:
     report: Reporter
     settings: Settings
     from_layout: bool = True
-    check_timeouts: bool = True  # False when the settings are not from a valid config
+    # False when the settings are not from a valid config: no pending timeouts to show.
+    check_timeouts: bool = True
 
     @property
     def configfs(self) -> Configfs:
@@ -121,8 +127,6 @@ class O2nmCluster:
         local = target.node(self.local_node_name(layout))
         if local.exists() and not local.is_local:
             problems.append(f"local=1 on node {local.name}")
-        if self.check_timeouts:
-            problems.extend(self._missing_timeouts(target))
         mode = target.heartbeat.read("mode")
         if layout.heartbeat_mode == "local" and mode not in (None, "local"):
             problems.append("heartbeat mode local")
@@ -131,20 +135,26 @@ class O2nmCluster:
         problems.extend(f"{REGION_LACKING}{uuid}" for uuid in pending_regions(target, layout))
         return problems
 
-    def _missing_timeouts(self, target: Cluster) -> list[str]:
+    def pending_timeouts(self, target: Cluster) -> dict[str, dict[str, int | None]]:
+        """Timeouts whose configured value differs from the running one."""
+        if not self.check_timeouts:
+            return {}
         settings = self.settings
-        expected = {
+        configured = {
             "heartbeat/dead_threshold": settings.heartbeat_threshold,
             "idle_timeout_ms": settings.idle_timeout_ms,
             "keepalive_delay_ms": settings.keepalive_delay_ms,
             "reconnect_delay_ms": settings.reconnect_delay_ms,
         }
-        problems = []
-        for attribute, value in expected.items():
-            current = target.read(attribute)
-            if current is not None and current != str(value):
-                problems.append(f"{attribute.rsplit('/', 1)[-1]}={value}")
-        return problems
+        pending: dict[str, dict[str, int | None]] = {}
+        for attribute, value in configured.items():
+            running = target.read(attribute)
+            if running is not None and running != str(value):
+                pending[attribute.rsplit("/", 1)[-1]] = {
+                    "configured": value,
+                    "running": int(running) if running.isdigit() else None,
+                }
+        return pending
 
     def is_online(self, name: str) -> bool:
         return not self.missing(name)
@@ -223,7 +233,7 @@ class O2nmCluster:
             self.remove(target, strict=True)
 
     def register(self, target: Cluster, layout: ClusterConf) -> None:
-        if not self.configfs.available() and not self.system.dry_run:
+        if not self.configfs.available():
             raise StepError("configfs has no cluster directory: is the o2cb driver loaded?")
         target.create()
         for node_conf in layout.nodes:
@@ -248,11 +258,12 @@ class O2nmCluster:
             )
 
     def offers(self, target: Cluster, attribute: str) -> bool:
-        """Whether the kernel has this attribute; a dry run that only planned the cluster
-        assumes a current kernel."""
-        if self.system.dry_run and not target.exists():
-            return True
-        return self.system.exists(attribute)
+        """Whether the kernel has this attribute: it shows one, or its driver family has it.
+
+        ocfs2 1.2 clusters have no timeouts, the later families have them all;
+        the family answers for a cluster that a dry run only planned.
+        """
+        return self.system.exists(attribute) or self.kernel.generation() is not Generation.LEGACY
 
     # -- offline -------------------------------------------------------------
 
@@ -328,6 +339,7 @@ class O2nmCluster:
             value = target.read_int(key)
             if value is not None:
                 report.add(key, value, f"  {label}: {value}")
+        self.status_pending_timeouts(report, target)
         self.status_nodes(report, target)
         mode = "global" if target.heartbeat.read("mode") == "global" else "local"
         report.add("heartbeat_mode", mode, f"  Heartbeat mode: {mode.capitalize()}")
@@ -363,3 +375,14 @@ class O2nmCluster:
             return  # debugfs not mounted: the reference says nothing either
         live = [int(word) for word in text.split() if word.isdigit()]
         report.add("live_nodes", live, f"Nodes in O2CB cluster: {text}")
+
+    def status_pending_timeouts(self, report: StatusReport, target: Cluster) -> None:
+        """Configured timeouts the running cluster does not have yet: informational."""
+        pending = self.pending_timeouts(target)
+        report.facts["pending_timeouts"] = pending
+        if pending:
+            changes = ", ".join(
+                f"{name} {values['running']} -> {values['configured']}"
+                for name, values in pending.items()
+            )
+            report.lines.append(f"  Configured timeouts differ (a restart applies them): {changes}")

@@ -44,7 +44,7 @@ class HeartbeatRegions:
         """Give the kernel the layout's heartbeat mode, before any region exists."""
         wanted = layout.heartbeat_mode
         current = target.heartbeat.read("mode")
-        planned_cluster = self.system.dry_run and not target.exists()
+        planned_cluster = self.system.overlay.is_made(target.path)  # only in a dry run's plan
         if current is None and not planned_cluster:
             if wanted == GLOBAL:
                 raise StepError(
@@ -59,7 +59,7 @@ class HeartbeatRegions:
             self.system.record_undo(
                 f"setting heartbeat mode {wanted}", lambda: target.heartbeat.write("mode", previous)
             )
-        if not self.system.dry_run and target.heartbeat.read("mode") != wanted:
+        if target.heartbeat.read("mode") != wanted:
             raise StepError(
                 f"Unable to set heartbeat mode {wanted}: heartbeat regions of mode"
                 f" {current} are active"
@@ -85,9 +85,6 @@ class HeartbeatRegions:
         if region.exists():
             region.remove()  # left by a run killed before it set dev: start it afresh
         region.create()
-        if self.system.dry_run:
-            region.start(found.block_bytes, found.start_block, found.blocks, 0)
-            return
         try:
             fd = os.open(self.system.path(found.device), os.O_RDONLY)
         except OSError as error:

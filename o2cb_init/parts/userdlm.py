@@ -125,10 +125,9 @@ class UserdlmDomains:
         return bool(self.kernel.mounts_of_type("ocfs2"))
 
     def _end(self, holders: list[Holder]) -> None:
-        if self.system.dry_run:
-            for holder in holders:
-                self.system.planned.append(f"send SIGTERM to {holder}")
-            return
+        holders = [holder for holder in holders if self.system.changes(f"send SIGTERM to {holder}")]
+        if not holders:
+            return  # a dry run
         remaining = _signal_and_wait([h.process for h in holders], signal.SIGTERM, self.system)
         if remaining:
             remaining = _signal_and_wait(remaining, signal.SIGKILL, self.system)

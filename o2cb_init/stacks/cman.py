@@ -44,6 +44,12 @@ class CmanStack:
         self.daemons = ControlDaemons(system, kernel, report, self.name,
                                       (O2CB_CONTROLD, OCFS2_CONTROLD))
         self.userdlm = UserdlmDomains(system, kernel, report)
+        self.daemons.daemon(O2CB_CONTROLD).stop_leaves = self._controld_stopped
+
+    def _controld_stopped(self) -> None:
+        """o2cb_controld removes the cluster it built when it stops."""
+        for target in self.configfs.clusters():
+            self.system.overlay.remove_dir(target.path)
 
     def check_online(self, cluster: str) -> None:
         """Nothing to check in a file: cman owns the layout."""

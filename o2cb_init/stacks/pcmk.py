@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..kernel import Generation
 from ..parts.control import ControlDaemons
-from ..parts.drivers import Drivers
+from ..parts.drivers import Drivers, default_refusal
 from ..parts.userdlm import UserdlmDomains
 from ..report import Outcome
 from ..status import StatusReport
@@ -18,10 +18,21 @@ from .base import Context
 
 
 def refusal(generation: Generation) -> str:
-    return (
+    """Why this kernel cannot run pcmk, in the words of its driver family.
+
+    Before its drivers are loaded a 2007-era kernel looks like an ocfs2 1.2
+    one (its heartbeat_mode appears with the node manager): the legacy
+    wording names the stack glue too, which neither family has.
+    """
+    needs = (
         "cluster stack pcmk needs the ocfs2 stack glue (/sys/fs/ocfs2/cluster_stack),"
-        " which this kernel's ocfs2 drivers do not have"
+        " which this kernel's"
     )
+    if generation is Generation.LEGACY:
+        return f"{needs} ocfs2 drivers do not have (ocfs2 1.2 runs only the o2cb stack)"
+    if generation is Generation.HEARTBEAT_MODE:
+        return f"{needs} 2007-era ocfs2 drivers do not have (they run o2cb, cman and heartbeat2)"
+    return default_refusal(PcmkStack.name, generation)
 
 
 class PcmkStack:

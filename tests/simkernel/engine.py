@@ -289,20 +289,35 @@ class Kernel:
             )
         return "".join(lines)
 
-    def modprobe(self, name: str) -> None:
-        name = name.replace("-", "_")
-        if name in self.builtin or name in self.state["loaded"]:
-            return
+    def spec(self, name: str) -> ModuleSpec:
+        """The module as this kernel has it; modprobe's error when it has none."""
         spec = self.profile.modules.get(name)
         if spec is None:
             raise CommandError(
                 f"modprobe: FATAL: Module {name} not found in directory "
                 f"/lib/modules/{self.state['kernel_version']}"
             )
-        for dep in spec.deps:
+        return spec
+
+    def modprobe(self, name: str) -> None:
+        name = name.replace("-", "_")
+        if name in self.builtin or name in self.state["loaded"]:
+            return
+        for dep in self.spec(name).deps:
             self.modprobe(dep)
         self.state["loaded"].append(name)
         self._apply_load_effects(name)
+
+    def depends(self, name: str, lines: list[str]) -> None:
+        """Append what ``modprobe --show-depends`` prints for ``name``, dependencies first."""
+        if name in self.builtin:
+            lines.append(f"builtin {name}")
+            return
+        for dep in self.spec(name).deps:
+            self.depends(dep, lines)
+        line = f"insmod /lib/modules/{self.state['kernel_version']}/kernel/fs/{name}.ko "
+        if line not in lines:
+            lines.append(line)
 
     def remove(self, name: str, first: bool = True) -> None:
         """``modprobe -r``: the module, then each dependency nothing uses any more."""
@@ -698,6 +713,8 @@ def _run(program: str, action: Any, kind: str | None = None) -> int:
 
 
 def main_modprobe(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--show-depends" and not argv[1].startswith("-"):
+        return _show_depends(argv[1])
     if len(argv) == 1 and not argv[0].startswith("-"):
         return _run("modprobe", lambda kernel: kernel.modprobe(argv[0]))
     if len(argv) == 2 and argv[0] in ("-r", "--remove") and not argv[1].startswith("-"):
@@ -708,6 +725,19 @@ def main_modprobe(argv: list[str]) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def _show_depends(name: str) -> int:
+    """``modprobe --show-depends``: NAME and what it needs, loaded or not; changes nothing."""
+    try:
+        kernel = _kernel_from_env()
+        lines: list[str] = []
+        kernel.depends(name.replace("-", "_"), lines)
+    except CommandError as error:
+        print(error.message, file=sys.stderr)
+        return error.status
+    print("".join(f"{line}\n" for line in lines), end="")
+    return 0
 
 
 def main_mount(argv: list[str]) -> int:
