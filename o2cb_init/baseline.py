@@ -9,7 +9,6 @@ tool) `unload` removes every unused driver of the stack.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from .kernel import Kernel
@@ -34,6 +33,8 @@ def record(system: System, kernel: Kernel, mountpoints: list[str]) -> None:
     """Remember the current state unless a record from an earlier load exists."""
     if system.dry_run or system.exists(BASELINE_FILE):
         return
+    import json  # here: status never needs it
+
     state = {
         "modules": sorted(kernel.modules()),
         "mountpoints": sorted(m for m in mountpoints if kernel.mounted_fstype(m)),
@@ -51,6 +52,8 @@ def read(system: System) -> Baseline:
     text = system.read_optional(BASELINE_FILE)
     if not text:
         return Baseline()
+    import json
+
     try:
         state = json.loads(text)
         return Baseline(frozenset(state["modules"]), frozenset(state["mountpoints"]))
