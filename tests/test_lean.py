@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from clirunner import invoke
-from faultbed import CLUSTER, CONFIG
+from faultbed import CLUSTER, CONFIG, prepare
 from simkernel import SimKernel
 
 from o2cb_init import clusterconf, daemons, stacks
@@ -68,9 +68,7 @@ def imported(sim: SimKernel, *args: str, simulated: bool = False) -> tuple[int, 
 
 @pytest.fixture
 def machine(sim: SimKernel, two_node_cluster_conf: Callable[..., str]) -> SimKernel:
-    sim.write_config(CONFIG)
-    sim.write_cluster_conf(two_node_cluster_conf())
-    return sim
+    return prepare(sim, two_node_cluster_conf)
 
 
 @pytest.fixture
