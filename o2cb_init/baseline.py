@@ -9,7 +9,6 @@ tool) `unload` removes every unused driver of the stack.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from .kernel import Kernel
@@ -35,6 +34,8 @@ def record(system: System, kernel: Kernel, mountpoints: list[str]) -> None:
     if not system.changes_machine or system.exists(BASELINE_FILE):
         # A dry run leaves the machine as it is: nothing to compare with later.
         return
+    import json  # here: status never needs it
+
     state = {
         "modules": sorted(kernel.modules()),
         "mountpoints": sorted(m for m in mountpoints if kernel.mounted_fstype(m)),
@@ -52,6 +53,8 @@ def read(system: System) -> Baseline:
     text = system.read_optional(BASELINE_FILE)
     if not text:
         return Baseline()
+    import json
+
     try:
         state = json.loads(text)
         return Baseline(frozenset(state["modules"]), frozenset(state["mountpoints"]))

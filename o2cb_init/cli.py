@@ -1,7 +1,13 @@
-"""The `o2cb` command: init verbs, parsed with click, mapped to LSB exit codes."""
+"""The `o2cb` command: init verbs, parsed with click, mapped to LSB exit codes.
+
+A verb imports what it uses: `configure` and the reading of what runs
+without a valid configuration (observed.py) are imported when needed, so
+that `status`, run at every boot and by monitoring, stays lean.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -12,9 +18,7 @@ from typing import IO, Any, NoReturn
 import click
 
 from . import __version__, config, service
-from .configure import configure
 from .errors import ConfigError, ExitCode, NotRootError, O2cbError, StepFailed, shown
-from .observed import observed_settings
 from .report import Reporter
 from .stacks.base import Context
 from .system import System
@@ -35,6 +39,8 @@ class Session:
             if not observed:
                 raise
             self.system.probe(f"{error.message}; acting on what the kernel runs")
+            from .observed import observed_settings
+
             path = self.config_path or config.locate(self.system)
             return Context(self.system, observed_settings(self.system, path),
                            Reporter(self.system), observed=True)
@@ -82,8 +88,21 @@ def usage_lines() -> Iterator[None]:
         raise UsageLine(error) from None
 
 
+# Verbs defined in a module of their own, imported only when named (or for --help).
+LAZY_VERBS = {"configure": "configure"}
+
+
 class O2cbGroup(click.Group):
     """Parses the global options and the verbs; usage errors become one line (exit 2)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_VERBS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in LAZY_VERBS:
+            module = importlib.import_module(f"{__package__}.{LAZY_VERBS[name]}")
+            self.add_command(getattr(module, name))
+        return super().get_command(ctx, name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # No verb: the help on stderr and exit 2, whatever click's version does by default.
@@ -260,8 +279,6 @@ def disable() -> None:
     """Set O2CB_ENABLED=false, then stop."""
     run_verb(lambda s: _set_enabled(s, False), "disable")
 
-
-cli.add_command(configure)
 
 
 def main() -> None:

@@ -187,23 +187,40 @@ def _node(reader: _Reader) -> NodeConf:
     )
 
 
-def _check_unique(cluster: ClusterConf, node: NodeConf, path: str) -> None:
-    for other in cluster.nodes:
-        for what, mine, theirs in (
-            ("name", node.name, other.name),
-            ("number", node.number, other.number),
-            ("ip_address", node.ip_address, other.ip_address),
-        ):
-            if mine == theirs:
+class _Members:
+    """The nodes and regions of one cluster as they are read, each node checked
+    for a name, number and address no earlier node of the cluster has (one
+    lookup per key, so a 255-node layout costs no more per node than a small one)."""
+
+    def __init__(self, cluster: ClusterConf, path: str) -> None:
+        self.cluster = cluster
+        self.path = path
+        self.nodes: list[NodeConf] = []
+        self.regions: list[str] = []
+        self.seen: dict[tuple[str, object], NodeConf] = {}
+
+    def add_node(self, node: NodeConf) -> None:
+        keys = (("name", node.name), ("number", node.number), ("ip_address", node.ip_address))
+        for key in keys:
+            other = self.seen.get(key)
+            if other is not None:
+                what, mine = key
                 raise ConfigError(
-                    f"{path}:{node.line}: node {node.name}: {what} {mine} is already used by"
-                    f" node {other.name} (line {other.line}) in cluster {cluster.name}"
+                    f"{self.path}:{node.line}: node {node.name}: {what} {mine} is already used"
+                    f" by node {other.name} (line {other.line}) in cluster {self.cluster.name}"
                 )
+        for key in keys:
+            self.seen[key] = node
+        self.nodes.append(node)
+
+    def result(self) -> ClusterConf:
+        return replace(self.cluster, nodes=tuple(self.nodes),
+                       heartbeat_regions=tuple(self.regions))
 
 
 def parse(text: str, path: str = CLUSTER_CONF) -> dict[str, ClusterConf]:
     """Clusters by name, each with its nodes; ConfigError (file:line) on any problem."""
-    clusters: dict[str, ClusterConf] = {}
+    clusters: dict[str, _Members] = {}
     members: list[tuple[_Reader, str]] = []
     for stanza in _stanzas(text, path):
         reader = _Reader(stanza, path)
@@ -213,28 +230,24 @@ def parse(text: str, path: str = CLUSTER_CONF) -> dict[str, ClusterConf]:
                 raise reader.fail(
                     "name",
                     f"{cluster.name} is defined twice (first on line"
-                    f" {clusters[cluster.name].line})",
+                    f" {clusters[cluster.name].cluster.line})",
                 )
-            clusters[cluster.name] = cluster
+            clusters[cluster.name] = _Members(cluster, path)
         else:
             members.append((reader, reader.text("cluster")))
     for reader, name in members:
         if name not in clusters:
             raise reader.fail("cluster", f"names unknown cluster {shown(name)}")
-        cluster = clusters[name]
         if reader.stanza.kind == "node":
-            node = _node(reader)
-            _check_unique(cluster, node, path)
-            clusters[name] = replace(cluster, nodes=(*cluster.nodes, node))
+            clusters[name].add_node(_node(reader))
         else:  # heartbeat: a global heartbeat region
             region = reader.text("region")
             if not re.fullmatch(r"[0-9A-Fa-f]{1,64}", region):
                 raise reader.fail(
                     "region", f"region '{shown(region)}' is not a heartbeat region id"
                 )
-            regions = (*cluster.heartbeat_regions, region)
-            clusters[name] = replace(cluster, heartbeat_regions=regions)
-    return clusters
+            clusters[name].regions.append(region)
+    return {name: built.result() for name, built in clusters.items()}
 
 
 @functools.lru_cache(maxsize=4)

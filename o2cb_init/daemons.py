@@ -5,7 +5,8 @@ is that daemon when the executable it runs resolves to the daemon's path,
 or, for a script run by an interpreter (``#!/usr/bin/python3``), when the
 script it was given does.  Only processes matched that way are ever
 signalled, and psutil checks before each signal that the pid still belongs
-to the process that was matched.
+to the process that was matched.  Finding them reads /proc directly: only
+signalling imports psutil, so a verb that merely looks pays nothing for it.
 
 Programs are looked up as NAME.STACK, then NAME (ocfs2-tools installs
 ocfs2_controld.cman and ocfs2_controld.pcmk), in /sbin and /usr/sbin under
@@ -17,14 +18,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import psutil
+from typing import TYPE_CHECKING
 
 from .system import System
+
+if TYPE_CHECKING:
+    import subprocess
+
+    import psutil
 
 DAEMON_DIRS = ("/sbin", "/usr/sbin")
 TIMEOUT_VARIABLE = "O2CB_DAEMON_TIMEOUT"
@@ -34,6 +38,9 @@ DEFAULT_TIMEOUT = 5.0
 SETTLE_VARIABLE = "O2CB_DAEMON_SETTLE"
 DEFAULT_SETTLE = 0.3
 POLL_INTERVAL = 0.05
+# A signalled daemon usually goes within milliseconds: look again soon at
+# first, then every POLL_INTERVAL.
+FIRST_POLL = 0.002
 
 
 def _seconds(variable: str, default: float) -> float:
@@ -104,42 +111,54 @@ class Daemon:
     # -- which processes are it ----------------------------------------------
 
     def processes(self) -> list[psutil.Process]:
-        """Live processes running this daemon's program (zombies are not alive)."""
+        """Live processes running this daemon's program, as psutil handles to signal.
+
+        Each handle is made, then checked again to run the program, so that
+        it cannot stand for a process that took over a pid in between.
+        """
         path = self.locate()
         if path is None or path in self.system.overlay.stopped:
             return []
+        import psutil
+
         target = os.path.realpath(path)
+        interpreter = _interpreter(target)
         found = []
-        for process in psutil.process_iter():
-            if _runs(process, target):
-                found.append(process)
+        for pid in self.pids():
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(pid)
+                if _runs(pid, target, interpreter):
+                    found.append(process)
         return found
 
     def pids(self) -> list[int]:
-        return sorted(process.pid for process in self.processes())
+        """Pids of the live processes running this daemon's program (zombies are not alive)."""
+        path = self.locate()
+        if path is None or path in self.system.overlay.stopped:
+            return []
+        return running_pids(os.path.realpath(path))
 
     def is_running(self) -> bool:
         """Running, or started by the plan of a dry run (which has no process to show)."""
-        return bool(self.processes()) or self.locate() in self.system.overlay.started
+        return bool(self.pids()) or self.locate() in self.system.overlay.started
 
     # -- start ---------------------------------------------------------------
 
-    def start(self, ready: Callable[[], bool] | None = None, what: str = "") -> None:
-        """Start the daemon detached and wait until it runs and ``ready()`` holds.
+    def launch(self) -> subprocess.Popen[bytes] | None:
+        """Start the program detached (own session, no terminal, cwd /) and return.
 
-        Handles both kinds of daemon: one that stays in the foreground (its
-        process is the one started here) and one that forks and lets its
-        parent exit 0.  Raises DaemonError when it exits with a failure, or
-        when it is not running (and ready) within the timeout; ``what``
-        names the readiness condition in that message.
+        Nothing waits for it here; None in a dry run, which only plans it.
+        Raises DaemonError when it is not installed or cannot be executed.
         """
         path = self.locate()
         if path is None:
             raise DaemonError(f"{self.name} is not installed")
         if not self.system.changes(f"start {path}", lambda: self.system.overlay.start(path)):
-            return
+            return None
+        import subprocess
+
         try:
-            child = subprocess.Popen(
+            return subprocess.Popen(
                 [path],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -151,6 +170,19 @@ class Daemon:
             )
         except OSError as error:
             raise DaemonError(f"Unable to start {path}: {error.strerror}") from None
+
+    def start(self, ready: Callable[[], bool] | None = None, what: str = "") -> None:
+        """Start the daemon detached and wait until it runs and ``ready()`` holds.
+
+        Handles both kinds of daemon: one that stays in the foreground (its
+        process is the one started here) and one that forks and lets its
+        parent exit 0.  Raises DaemonError when it exits with a failure, or
+        when it is not running (and ready) within the timeout; ``what``
+        names the readiness condition in that message.
+        """
+        child = self.launch()
+        if child is None:
+            return
         deadline = time.monotonic() + self.timeout
         settled_at: float | None = None
         running = False
@@ -213,19 +245,25 @@ class Daemon:
     def _signal_and_wait(
         self, processes: list[psutil.Process], signum: signal.Signals
     ) -> list[psutil.Process]:
+        import psutil
+
         for process in processes:
             self.system.probe(f"sending {signum.name} to {self.label} pid {process.pid}")
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.send_signal(signum)  # refuses when the pid was reused
         deadline = time.monotonic() + self.timeout
         remaining = processes
+        pause = FIRST_POLL
         while remaining and time.monotonic() < deadline:
-            time.sleep(POLL_INTERVAL)
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_INTERVAL)
             remaining = [process for process in remaining if _alive(process)]
         return remaining
 
 
 def _alive(process: psutil.Process) -> bool:
+    import psutil
+
     try:
         if process.status() == psutil.STATUS_ZOMBIE:
             _reap(process.pid)
@@ -241,33 +279,42 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _runs(process: psutil.Process, target: str) -> bool:
-    """True when ``process`` is alive and runs the program at ``target`` (a realpath).
+def running_pids(target: str) -> list[int]:
+    """Pids of the live processes that run the program at ``target`` (a realpath)."""
+    interpreter = _interpreter(target)
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _runs(int(entry), target, interpreter):
+            pids.append(int(entry))
+    return sorted(pids)
+
+
+def _runs(pid: int, target: str, interpreter: str | None) -> bool:
+    """True when process ``pid`` is alive and runs the program at ``target`` (a realpath).
 
     Either its executable is that program, or the program is a script and
     the process is the script's interpreter running it: an editor or a
-    pager that merely has the file open is never taken for the daemon.
+    pager that merely has the file open is never taken for the daemon.  A
+    zombie, a kernel thread and a process we may not inspect have no
+    readable /proc/PID/exe, so none is ever taken for it.  ``interpreter``:
+    what the script's #! line names (None for a binary).
     """
+    proc = f"/proc/{pid}"
     try:
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        exe = process.exe()
-        if not exe:
-            return False
-        exe = os.path.realpath(exe)
+        exe = os.readlink(f"{proc}/exe")  # the kernel gives the resolved path
         if exe == target:
             return True
-        interpreter = _interpreter(target)
         if interpreter is None or not _same_program(exe, interpreter):
             return False
-        arguments = process.cmdline()
-        script = next((arg for arg in arguments[1:3] if not arg.startswith("-")), None)
+        with open(f"{proc}/cmdline", "rb") as handle:
+            arguments = handle.read().decode(errors="replace").split("\0")
+        script = next((arg for arg in arguments[1:3] if arg and not arg.startswith("-")), None)
         if script is None:
             return False
         if not os.path.isabs(script):
-            script = os.path.join(process.cwd(), script)
+            script = os.path.join(os.readlink(f"{proc}/cwd"), script)
         return os.path.realpath(script) == target
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+    except OSError:
         return False
 
 

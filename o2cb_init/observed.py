@@ -13,7 +13,6 @@ from __future__ import annotations
 from . import config
 from .config import Settings
 from .configfs import Configfs
-from .daemons import Daemon
 from .errors import O2cbError
 from .kernel import Kernel
 from .system import System
@@ -25,6 +24,8 @@ def observed_stack(system: System, kernel: Kernel) -> str:
     named = kernel.cluster_stack()
     if named in KNOWN_STACKS:
         return named
+    from .daemons import Daemon
+
     for stack, program in (("cman", "o2cb_controld"), ("pcmk", "ocfs2_controld")):
         if Daemon(system, program, stack).is_running():
             return stack

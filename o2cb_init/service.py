@@ -13,7 +13,6 @@ machine is as it was before the run.  `stop`, `offline` and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -113,6 +112,8 @@ def status(context: Context, cluster: str | None, as_json: bool) -> int:
     report.facts["stack"] = stack.name
     running = report.facts.get("online", False) if name else _drivers_ready(report.facts)
     if as_json:
+        import json
+
         report.facts["running"] = running
         context.report.line(json.dumps(report.facts, indent=2, sort_keys=True))
     else:

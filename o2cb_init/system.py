@@ -4,17 +4,17 @@ Every path the tool touches is root-relative ("/proc/modules") and is mapped
 under ``root`` here, every external command runs here, and every change goes
 through a method that honours dry-run.  Tests and image builders point
 ``root`` at another directory; nothing else in the package opens a kernel file
-or starts a process (daemons.py aside, which needs psutil's process table).
+or starts a process (daemons.py aside, which reads the process table).
+subprocess, shutil and tempfile are imported where they are used: `status`
+runs no command and writes no file, and the interpreter's start-up is most
+of its time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +171,8 @@ class System:
         """
         if not self._plan(f"write {path}"):
             return
+        import tempfile
+
         target = self.path(path)
         directory = target.parent
         fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
@@ -194,6 +196,8 @@ class System:
     # -- commands ------------------------------------------------------------
 
     def which(self, program: str) -> str | None:
+        import shutil
+
         return shutil.which(program)
 
     def environment(self) -> dict[str, str]:
@@ -223,6 +227,8 @@ class System:
             return trial
         if not changes:
             self.probe("run " + " ".join(argv))
+        import subprocess
+
         completed = subprocess.run(
             argv,
             capture_output=True,

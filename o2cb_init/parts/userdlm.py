@@ -21,8 +21,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-
-import psutil
+from typing import TYPE_CHECKING
 
 from ..configfs import Configfs
 from ..errors import StepError, shown
@@ -30,6 +29,9 @@ from ..kernel import DLMFS_MOUNTPOINT, Kernel
 from ..report import Outcome, Reporter
 from ..status import StatusReport
 from ..system import System
+
+if TYPE_CHECKING:
+    import psutil  # imported where processes are looked at: status never needs it
 
 STEP = "Clean userdlm domains"
 KILL_GRACE = 2.0  # seconds a holder has to go after SIGTERM, then after SIGKILL
@@ -77,6 +79,8 @@ class UserdlmDomains:
         # Lock files exist only inside domains: without one, only a working
         # directory can hold /dlm, and the costlier look at open files is skipped.
         files = bool(self.domains())
+        import psutil
+
         found = []
         for process in psutil.process_iter():
             if process.pid == os.getpid():
@@ -173,6 +177,8 @@ def _in_use(holders: list[Holder]) -> str:
 def _signal_and_wait(
     processes: list[psutil.Process], signum: signal.Signals, system: System
 ) -> list[psutil.Process]:
+    import psutil
+
     for process in processes:
         system.probe(f"sending {signum.name} to pid {process.pid}")
         try:
@@ -190,6 +196,8 @@ def _signal_and_wait(
 
 def _alive(process: psutil.Process) -> bool:
     """A zombie holds no file: it counts as gone (its parent reaps it, maybe later)."""
+    import psutil
+
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

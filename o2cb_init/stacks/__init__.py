@@ -1,21 +1,22 @@
-"""The cluster stacks, picked by O2CB_STACK."""
+"""The cluster stacks, picked by O2CB_STACK.
+
+Only the configured stack's module is imported: the classic stack never
+pays for the control daemons (psutil) of the userspace ones.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 
 from ..errors import ConfigError
 from .base import Context, Stack
-from .cman import CmanStack
-from .heartbeat2 import Heartbeat2Stack
-from .o2cb import O2cbStack
-from .pcmk import PcmkStack
 
-STACKS: dict[str, Callable[[Context], Stack]] = {
-    O2cbStack.name: O2cbStack,
-    Heartbeat2Stack.name: Heartbeat2Stack,
-    CmanStack.name: CmanStack,
-    PcmkStack.name: PcmkStack,
+# O2CB_STACK -> (module in this package, class)
+STACKS: dict[str, tuple[str, str]] = {
+    "o2cb": ("o2cb", "O2cbStack"),
+    "heartbeat2": ("heartbeat2", "Heartbeat2Stack"),
+    "cman": ("cman", "CmanStack"),
+    "pcmk": ("pcmk", "PcmkStack"),
 }
 
 
@@ -25,4 +26,6 @@ def stack_for(context: Context) -> Stack:
         raise ConfigError(
             f"{context.settings.path}: cluster stack \"{name}\" is not supported here"
         )
-    return STACKS[name](context)
+    module, cls = STACKS[name]
+    stack: Stack = getattr(importlib.import_module(f"{__name__}.{module}"), cls)(context)
+    return stack

@@ -1,0 +1,211 @@
+"""Lean start-up: what a verb imports, how often it parses cluster.conf, and
+that start never waits for o2hbmonitor.
+
+The interpreter's start-up is most of a verb's time, so `status` on the
+classic stack, run at every boot and by monitoring, must not import what it
+never uses.  These tests pin that, so that it does not grow back.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from clirunner import invoke
+from faultbed import CLUSTER, CONFIG, prepare
+from simkernel import SimKernel
+
+from o2cb_init import clusterconf, daemons, stacks
+from o2cb_init.cli import cli
+from o2cb_init.clusterconf import parse
+
+# Nothing `status` or `online-status` on the classic stack needs.
+NEVER_FOR_STATUS = (
+    "psutil", "subprocess", "json", "tempfile", "shutil",
+    "o2cb_init.daemons", "o2cb_init.observed", "o2cb_init.configure",
+    "o2cb_init.parts.control", "o2cb_init.stacks.cman", "o2cb_init.stacks.pcmk",
+    "o2cb_init.stacks.heartbeat2",
+)
+USERSPACE = ("psutil", "o2cb_init.parts.control", "o2cb_init.stacks.cman",
+             "o2cb_init.stacks.pcmk", "o2cb_init.stacks.heartbeat2")
+
+# Runs the command line as `python -m o2cb_init` does, then names every
+# module the run imported (on stderr's last line, whatever the exit code).
+IMPORTS_PROBE = """
+import sys
+sys.argv = ["o2cb", *sys.argv[1:]]
+from o2cb_init.cli import main
+try:
+    main()
+finally:
+    print("\\nIMPORTED " + " ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def imported(sim: SimKernel, *args: str, simulated: bool = False) -> tuple[int, set[str], str]:
+    """Exit code, modules imported and stdout of `o2cb --root ROOT ARGS` in a fresh python.
+
+    ``simulated``: with the simulated kernel's rules (needed by verbs that
+    change configfs), whose own modules then count as imported too.
+    """
+    env = sim.environment()
+    if not simulated:
+        for variable in ("PYTHONPATH", "O2CB_SIMKERNEL"):
+            env.pop(variable, None)
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_PROBE, "--root", str(sim.root), *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False, cwd="/",
+    )
+    last = done.stderr.rstrip("\n").rsplit("\n", 1)[-1]
+    assert last.startswith("IMPORTED "), done.stderr
+    return done.returncode, set(last.split()[1:]), done.stdout
+
+
+@pytest.fixture
+def machine(sim: SimKernel, two_node_cluster_conf: Callable[..., str]) -> SimKernel:
+    return prepare(sim, two_node_cluster_conf)
+
+
+@pytest.fixture
+def monitor(machine: SimKernel) -> Iterator[Path]:
+    """A stand-in o2hbmonitor in the root's /sbin, as Debian installs it; killed after."""
+    program = machine.root / "sbin" / "o2hbmonitor"
+    program.parent.mkdir(exist_ok=True)
+    program.write_text("#!/bin/sh\nwhile :; do sleep 1; done\n")
+    program.chmod(0o755)
+    yield program
+    for pid in daemons.running_pids(str(program)):
+        os.kill(pid, 9)
+
+
+def test_status_on_the_classic_stack_imports_nothing_it_does_not_use(
+    machine: SimKernel, monitor: Path
+) -> None:
+    code, modules, stdout = imported(machine, "status")
+    assert code == 3 and "Offline" in stdout
+    assert sorted(modules.intersection(NEVER_FOR_STATUS)) == []
+    assert invoke(cli, ["--root", str(machine.root), "start"]).exit_code == 0
+    assert daemons.running_pids(str(monitor)), "start launched o2hbmonitor"
+    for verb in ("status", "online-status"):
+        code, modules, stdout = imported(machine, verb)
+        assert code == 0 and ("Online" in stdout or stdout == "online\n"), stdout
+        assert sorted(modules.intersection(NEVER_FOR_STATUS)) == [], verb
+    code, modules, _ = imported(machine, "status", "--json")
+    assert code == 0 and "json" in modules and "psutil" not in modules
+
+
+def test_start_on_the_classic_stack_imports_no_userspace_stack(
+    machine: SimKernel, monitor: Path
+) -> None:
+    code, modules, _ = imported(machine, "start", simulated=True)
+    assert code == 0
+    assert sorted(modules.intersection(USERSPACE)) == []
+    assert "o2cb_init.stacks.o2cb" in modules
+
+
+def test_a_userspace_stack_is_imported_when_configured(machine: SimKernel) -> None:
+    machine.write_config(CONFIG.replace("O2CB_STACK=o2cb", "O2CB_STACK=pcmk"))
+    _, modules, _ = imported(machine, "status")
+    assert {"o2cb_init.stacks.pcmk", "o2cb_init.parts.control"} <= modules
+    assert "o2cb_init.stacks.o2cb" not in modules
+
+
+def test_every_stack_name_leads_to_the_stack_of_that_name(machine: SimKernel) -> None:
+    from o2cb_init.config import STACKS as CONFIGURABLE
+    from o2cb_init.config import load
+    from o2cb_init.report import Reporter
+    from o2cb_init.stacks.base import Context
+    from o2cb_init.system import System
+
+    assert set(stacks.STACKS) == set(CONFIGURABLE)
+    system = System(root=str(machine.root))
+    for name in stacks.STACKS:
+        machine.write_config(CONFIG.replace("O2CB_STACK=o2cb", f"O2CB_STACK={name}"))
+        context = Context(system, load(system), Reporter(system))
+        assert stacks.stack_for(context).name == name
+
+
+def test_start_launches_o2hbmonitor_without_waiting_for_it(
+    machine: SimKernel, monitor: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    naps: list[float] = []
+    monkeypatch.setattr(time, "sleep", naps.append)
+    monkeypatch.setenv("O2CB_DAEMON_SETTLE", "30")
+    started = time.monotonic()
+    result = invoke(cli, ["--root", str(machine.root), "start"])
+    took = time.monotonic() - started
+    assert result.exit_code == 0, result.stderr
+    assert naps == [], "start slept or polled"
+    assert took < 15, "a settle wait of 30 s would show"
+    pids = daemons.running_pids(str(monitor))
+    assert len(pids) == 1, "the monitor runs after start returned"
+    assert invoke(cli, ["--root", str(machine.root), "stop"]).exit_code == 0
+    assert daemons.running_pids(str(monitor)) == []
+
+
+def test_cluster_conf_is_parsed_once_per_run(
+    machine: SimKernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def counting(text: str, path: str = clusterconf.CLUSTER_CONF) -> object:
+        calls.append(path)
+        return parse(text, path)
+
+    monkeypatch.setattr(clusterconf, "parse", counting)
+    for verb, code in (("start", 0), ("status", 0), ("stop", 0)):
+        clusterconf._parsed.cache_clear()
+        calls.clear()
+        assert invoke(cli, ["--root", str(machine.root), verb]).exit_code == code
+        assert len(calls) <= 1, f"{verb} parsed cluster.conf {len(calls)} times"
+    assert calls == [], "stop needs no layout once the cluster is gone"
+
+
+def test_a_cached_layout_never_outlives_its_file(
+    make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
+) -> None:
+    """Two roots with different layouts (or one file rewritten) each get their own."""
+    from o2cb_init.system import System
+
+    first, second = make_sim(), make_sim()
+    first.write_cluster_conf(two_node_cluster_conf())
+    second.write_cluster_conf(two_node_cluster_conf().replace("node2", "nodeB"))
+    names = [[node.name for node in clusterconf.load(System(root=str(sim.root)))[CLUSTER].nodes]
+             for sim in (first, second, first)]
+    assert names == [["node1", "node2"], ["node1", "nodeB"], ["node1", "node2"]]
+
+
+def layout(nodes: int) -> str:
+    text = f"cluster:\n\tnode_count = {nodes}\n\tname = {CLUSTER}\n"
+    for number in range(nodes):
+        text += (f"node:\n\tip_port = 7777\n\tip_address = 10.9.{number // 250}."
+                 f"{number % 250 + 1}\n\tnumber = {number}\n\tname = node{number + 1}\n"
+                 f"\tcluster = {CLUSTER}\n")
+    return text
+
+
+def test_checking_a_layout_grows_linearly_with_its_nodes() -> None:
+    """255 nodes cost about 4 times what 64 cost, not 16 times (an all-pairs check)."""
+
+    def best(text: str) -> float:
+        times = []
+        for _ in range(7):
+            started = time.perf_counter()
+            parse(text)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    small, large = best(layout(64)), best(layout(255))
+    assert len(parse(layout(255))[CLUSTER].nodes) == 255
+    assert large / small < 8, f"64 nodes {small * 1000:.1f} ms, 255 nodes {large * 1000:.1f} ms"
+
+
+def test_a_duplicate_is_still_found_among_255_nodes() -> None:
+    text = layout(255).replace("ip_address = 10.9.1.5\n", "ip_address = 10.9.0.7\n")
+    with pytest.raises(clusterconf.ConfigError, match="ip_address 10.9.0.7 is already used"):
+        parse(text)
