@@ -171,6 +171,26 @@ class Daemon:
         except OSError as error:
             raise DaemonError(f"Unable to start {path}: {error.strerror}") from None
 
+    def returned(self, child: subprocess.Popen[bytes], timeout: float) -> int | None:
+        """Wait up to ``timeout`` s for the launched process to return, as a shell
+        running it in the foreground would; its exit status, None while it runs.
+
+        A daemonizing program's parent returns as soon as it has forked the
+        daemon, so when this comes back the daemon exists.  Waits on a pidfd:
+        no polling, no sleeping.
+        """
+        import select
+
+        try:
+            handle = os.pidfd_open(child.pid)
+        except OSError:
+            return child.poll()
+        try:
+            select.select([handle], [], [], timeout)
+        finally:
+            os.close(handle)
+        return child.poll()
+
     def start(self, ready: Callable[[], bool] | None = None, what: str = "") -> None:
         """Start the daemon detached and wait until it runs and ``ready()`` holds.
 

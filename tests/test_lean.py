@@ -73,10 +73,11 @@ def machine(sim: SimKernel, two_node_cluster_conf: Callable[..., str]) -> SimKer
 
 @pytest.fixture
 def monitor(machine: SimKernel) -> Iterator[Path]:
-    """A stand-in o2hbmonitor in the root's /sbin, as Debian installs it; killed after."""
+    """A stand-in o2hbmonitor in the root's /sbin, as Debian installs it: it
+    daemonizes and its launch returns at once, as the real one does; killed after."""
     program = machine.root / "sbin" / "o2hbmonitor"
     program.parent.mkdir(exist_ok=True)
-    program.write_text("#!/bin/sh\nwhile :; do sleep 1; done\n")
+    program.write_text("#!/bin/sh\n(while :; do sleep 1; done) </dev/null >/dev/null 2>&1 &\n")
     program.chmod(0o755)
     yield program
     for pid in daemons.running_pids(str(program)):

@@ -2,9 +2,10 @@
 
 The reference starts it with the classic cluster; the cluster works without
 it, so neither a missing program nor one that will not start fails a verb.
-Like the reference, start launches it and goes on: o2hbmonitor daemonizes
-and reports its own problems to syslog, so there is nothing to wait for.
-A launch that fails (the program cannot be executed) is shown with -v.
+Like the reference, start runs it and goes on once it returns: o2hbmonitor
+daemonizes (its parent returns at once), refuses a second instance itself
+and reports its own problems to syslog, so there is no settle wait.  A
+launch that fails, or that returns a failure, is shown with -v.
 daemons.py is imported only by online and offline, never by status.
 """
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from ..daemons import Daemon
 
 HEARTBEAT_MONITOR = "o2hbmonitor"
+# The real one returns within milliseconds; one that never daemonizes is
+# left running after this long.
+LAUNCH_RETURN = 1.0
 
 
 class HeartbeatMonitor:
@@ -32,16 +36,24 @@ class HeartbeatMonitor:
         return monitor if monitor.locate() else None
 
     def start(self) -> None:
-        """Launch it unless it runs already; never wait for it."""
+        """Run it unless it runs already; wait only for its launch to return."""
         from ..daemons import DaemonError
 
         monitor = self.daemon()
         if monitor is None or monitor.is_running():
             return
         try:
-            monitor.launch()
+            child = monitor.launch()
         except DaemonError as error:
             self.system.probe(f"{HEARTBEAT_MONITOR} did not start: {error}")
+            return
+        if child is None:
+            return
+        status = monitor.returned(child, min(LAUNCH_RETURN, monitor.timeout))
+        if status is None:
+            self.system.probe(f"{HEARTBEAT_MONITOR} stays in the foreground; leaving it running")
+        elif status != 0:
+            self.system.probe(f"{HEARTBEAT_MONITOR} exited with status {status}")
 
     def stop(self) -> None:
         from ..daemons import DaemonError
