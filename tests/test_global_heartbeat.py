@@ -121,6 +121,15 @@ def assert_regions_run(sim: SimKernel, expected: list[str]) -> None:
         assert attributes["blocks"] == str(disk.blocks)
 
 
+def assert_heartbeat_start_failed(run: Run, region: str) -> None:
+    """Exit 1, the region named in one line on stderr, the reference's Failed line."""
+    assert run.exit_code == 1
+    assert region in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    assert f'Starting global heartbeat for cluster "{CLUSTER}": Failed' in run.stdout
+
+
 # -- start ------------------------------------------------------------------------
 
 
@@ -145,11 +154,7 @@ def test_a_missing_device_fails_naming_the_region_and_changes_nothing(
     machine.write_cluster_conf(cluster_conf([*uuids(images), ABSENT]))
     before = state(machine)
     run = o2cb_process(machine, "start")
-    assert run.exit_code == 1
-    assert ABSENT in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
-    assert "Traceback" not in run.stderr
-    assert f'Starting global heartbeat for cluster "{CLUSTER}": Failed' in run.stdout
+    assert_heartbeat_start_failed(run, ABSENT)
     assert state(machine) == before
 
 
@@ -311,6 +316,85 @@ def test_online_in_local_mode_adds_a_node_under_a_mounted_volume(
     assert sim.path(f"{sim.config_mount}/cluster/{CLUSTER}/heartbeat/{ABSENT}").is_dir()
     assert sim.is_mounted("/mnt/vol")
     assert o2cb(sim, "status").exit_code == 0
+
+
+def test_online_stops_a_region_removed_since(
+    machine: SimKernel, images: list[tuple[Path, str]]
+) -> None:
+    first, second = uuids(images)
+    assert o2cb(machine, "start").exit_code == 0
+    machine.write_cluster_conf(cluster_conf([first]))
+    # A region that runs without being configured is no lack: still online.
+    assert o2cb(machine, "status").exit_code == 0
+    run = o2cb_process(machine, "online")
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr == ""
+    assert run.stdout.splitlines() == [
+        'Setting cluster stack "o2cb": OK',
+        f'Starting global heartbeat for cluster "{CLUSTER}": OK',
+    ]
+    assert_regions_run(machine, [first])
+    assert not machine.path(
+        f"{machine.config_mount}/cluster/{CLUSTER}/heartbeat/{second}").exists()
+    assert machine.tree()[f"{CLUSTER}/node/node1/local"] == "1"
+    assert o2cb(machine, "status").exit_code == 0
+    # The volume of the remaining region still mounts.
+    mount(machine, DISKS[0])
+
+
+@pytest.mark.parametrize("extra_regions", [0, 2], ids=["pinned", "unpinned"])
+def test_online_refuses_to_stop_a_removed_region_while_a_volume_is_mounted(
+    machine: SimKernel, images: list[tuple[Path, str]], extra_regions: int
+) -> None:
+    """Refused like the o2cb tool's start-heartbeat, and the nodes added with it taken back.
+
+    Above three regions the kernel pins none, so the refusal is ours alone.
+    """
+    first, second = uuids(images)
+    assert o2cb(machine, "start").exit_code == 0
+    extras = [f"{index:032X}" for index in range(extra_regions)]
+    for uuid in extras:
+        machine.start_region(CLUSTER, uuid, DISKS[0])
+    mount(machine, DISKS[1])  # the volume of the region about to be removed
+    before = state(machine)
+    machine.write_cluster_conf(cluster_conf([first, *extras], extra_nodes=THIRD_NODE))
+    run = o2cb_process(machine, "online")
+    assert_heartbeat_start_failed(run, second)
+    assert state(machine) == before
+    assert sorted(running(machine)) == sorted([first, second, *extras])
+    assert machine.is_mounted("/mnt/vol")
+    umount(machine)
+    run = o2cb_process(machine, "online")
+    assert run.exit_code == 0, run.stderr
+    assert sorted(running(machine)) == sorted([first, *extras])
+    assert machine.tree()[f"{CLUSTER}/node/node3/ipv4_address"] == "10.0.0.3"
+
+
+def test_a_removed_region_that_will_not_stop_restarts_those_stopped_before(
+    machine: SimKernel, images: list[tuple[Path, str]]
+) -> None:
+    """A kernel refusal on the second of two removed regions: the first runs again."""
+    first, second = uuids(images)
+    assert o2cb(machine, "start").exit_code == 0
+    before = state(machine)
+    machine.write_cluster_conf(cluster_conf([]))
+    faults.reset(machine.root)
+    counted = o2cb_process(machine, "online", fault="count")
+    assert counted.exit_code == 0, counted.stderr
+    writes = faults.counts(machine.root)["configfs"]
+    assert running(machine) == {}
+    assert o2cb(machine, "stop").exit_code == 0
+    machine.write_cluster_conf(cluster_conf([first, second]))
+    assert o2cb(machine, "start").exit_code == 0
+    assert state(machine) == before
+    machine.write_cluster_conf(cluster_conf([]))
+    faults.reset(machine.root)
+    run = o2cb_process(machine, "online", fault=f"configfs:{writes}:fail")
+    assert run.exit_code == 1, run.stdout
+    assert "in use and cannot be stopped" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert state(machine) == before
+    assert_regions_run(machine, [first, second])
 
 
 def test_a_failed_re_online_takes_back_only_what_it_added(

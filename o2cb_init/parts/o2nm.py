@@ -8,7 +8,8 @@ before the lock existed) is partial: status says what is missing, and
 online finishes it by building it anew (or, while a heartbeat region is
 active, refuses to touch it).  Nodes and regions added to cluster.conf
 since the cluster came online are added to it by the next online, as the
-o2cb tool does, without taking it down.
+o2cb tool does, without taking it down; regions removed since are stopped
+then (parts/regions.py), and until then they do not make it partial.
 
 Timeouts are not part of completeness: online writes them before `local=1`,
 so a cluster with its local node marked has had them written.  Timeouts
@@ -48,6 +49,17 @@ def pending_regions(target: Cluster, layout: ClusterConf) -> list[str]:
         return []
     names = [uuid.upper() for uuid in layout.heartbeat_regions]
     return [uuid for uuid in names if not target.region(uuid).running]
+
+
+def removed_regions(target: Cluster, layout: ClusterConf) -> list[str]:
+    """Regions running in global mode that the layout no longer names.
+
+    They are not a lack: a cluster running one is still complete.
+    """
+    if layout.heartbeat_mode != "global" or target.heartbeat.read("mode") != "global":
+        return []
+    names = {uuid.upper() for uuid in layout.heartbeat_regions}
+    return [uuid for uuid in target.heartbeat_regions() if uuid.upper() not in names]
 
 
 @dataclass
@@ -162,18 +174,22 @@ class O2nmCluster:
     # -- online --------------------------------------------------------------
 
     def online(self, name: str,
-               set_mode: Callable[[Cluster, ClusterConf], None] | None = None) -> Outcome:
+               set_mode: Callable[[Cluster, ClusterConf], None] | None = None,
+               regions_to_stop: bool = False) -> Outcome:
         """Build the cluster from cluster.conf; finish a partial one by building it anew.
 
         ``set_mode`` gives the kernel the heartbeat mode once the cluster
         exists and before any global heartbeat region does.  Regions are not
         started here: a cluster that lacks only running regions is left as is.
+        ``regions_to_stop``: regions removed from the layout will be stopped
+        next, so a complete cluster is not "already online".
         """
         target = self.cluster(name)
         if target.exists():
             problems = self.missing(name)
             if not problems:
-                self.report.line(f"Cluster {name} already online")
+                if not regions_to_stop:
+                    self.report.line(f"Cluster {name} already online")
                 return Outcome.ALREADY
             layout = self.layout(name)
             additions = self.additions(layout, problems)

@@ -16,6 +16,7 @@ belong to the mounted volumes and are none of this part's business.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from ..errors import StepError
 from ..kernel import Kernel
 from ..report import Outcome, Reporter
 from ..system import System
-from .o2nm import HEARTBEAT_STILL_ACTIVE, pending_regions
+from .o2nm import HEARTBEAT_STILL_ACTIVE, pending_regions, removed_regions
 
 GLOBAL = "global"
 LOCAL = "local"
@@ -68,14 +69,46 @@ class HeartbeatRegions:
     # -- online --------------------------------------------------------------
 
     def online(self, target: Cluster, layout: ClusterConf) -> Outcome:
-        """Start every region of the layout that does not run yet."""
+        """Start every region of the layout that does not run yet, then stop the
+        regions that were removed from the layout since, as the o2cb tool does."""
         names = pending_regions(target, layout)
-        if not names:
+        removed = removed_regions(target, layout)
+        if not names and not removed:
             return Outcome.ALREADY
         with self.report.step(f'Starting global heartbeat for cluster "{target.name}"'):
             for uuid in names:
                 self.start(target.region(uuid))
+            # Last, so that nothing of this part fails after a region stopped;
+            # the stack's later steps (o2hbmonitor) cannot fail the verb.  The
+            # undo restarts a stopped region all the same, for the one case
+            # left: a later region of several that will not stop.
+            if removed:
+                self.stop_removed(target, removed)
         return Outcome.DONE
+
+    def stop_removed(self, target: Cluster, names: list[str]) -> None:
+        """Stop regions no longer in cluster.conf; refused while a volume is mounted.
+
+        In global mode every mounted volume heartbeats through all the
+        regions (the kernel pins none above three), so any mounted OCFS2
+        volume refuses it, before anything stops.  The o2cb tool fails its
+        start-heartbeat the same way when the kernel refuses the rmdir.
+        """
+        if self.kernel.mounts_of_type("ocfs2"):
+            raise StepError(
+                f"heartbeat region {names[0]} is no longer in cluster.conf but cannot be"
+                " stopped while an OCFS2 volume is mounted"
+            )
+        for uuid in names:
+            region = target.region(uuid)
+            try:
+                region.remove()
+            except StepError:
+                raise StepError(
+                    f"heartbeat region {uuid} is in use and cannot be stopped"
+                ) from None
+            self.system.record_undo(f"stopping heartbeat region {uuid}",
+                                    functools.partial(self.start, region))
 
     def start(self, region: HeartbeatRegion) -> None:
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..kernel import Generation
 from ..parts.drivers import Drivers
 from ..parts.monitor import HeartbeatMonitor
-from ..parts.o2nm import O2nmCluster
+from ..parts.o2nm import O2nmCluster, removed_regions
 from ..parts.regions import HeartbeatRegions
 from ..parts.userdlm import UserdlmDomains
 from ..report import Outcome
@@ -43,8 +43,10 @@ class O2cbStack:
 
     def online(self, cluster: str) -> Outcome:
         self.drivers.set_cluster_stack()
-        outcome = self.o2nm.online(cluster, set_mode=self.regions.set_mode)
-        started = self.regions.online(self.o2nm.cluster(cluster), self.o2nm.layout(cluster))
+        target, layout = self.o2nm.cluster(cluster), self.o2nm.layout(cluster)
+        outcome = self.o2nm.online(cluster, set_mode=self.regions.set_mode,
+                                   regions_to_stop=bool(removed_regions(target, layout)))
+        started = self.regions.online(target, layout)
         if Outcome.DONE in (outcome, started):
             self.monitor.start()
             return Outcome.DONE
