@@ -19,7 +19,7 @@ restart applies them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .. import clusterconf
@@ -231,10 +231,7 @@ class O2nmCluster:
         if not nodes and GLOBAL_MODE_LACKING not in problems:
             return Outcome.ALREADY  # only regions to start
         with self.report.step(f'Registering O2CB cluster "{target.name}"'):
-            for node_conf in nodes:
-                node = target.node(node_conf.name)
-                node.create()
-                node.configure(node_conf.number, node_conf.ip_address, node_conf.ip_port)
+            self.add_nodes(target, nodes)
             if set_mode is not None:
                 set_mode(target, layout)
         return Outcome.DONE
@@ -252,7 +249,10 @@ class O2nmCluster:
         if not self.configfs.available():
             raise StepError("configfs has no cluster directory: is the o2cb driver loaded?")
         target.create()
-        for node_conf in layout.nodes:
+        self.add_nodes(target, layout.nodes)
+
+    def add_nodes(self, target: Cluster, nodes: Iterable[NodeConf]) -> None:
+        for node_conf in nodes:
             node = target.node(node_conf.name)
             node.create()
             node.configure(node_conf.number, node_conf.ip_address, node_conf.ip_port)
