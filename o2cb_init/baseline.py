@@ -10,9 +10,13 @@ tool) `unload` removes every unused driver of the stack.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .kernel import Kernel
 from .system import System
+
+if TYPE_CHECKING:
+    from .report import Reporter
 
 BASELINE_FILE = "/run/o2cb/baseline.json"
 
@@ -29,10 +33,12 @@ class Baseline:
         return mountpoint in self.mountpoints
 
 
-def record(system: System, kernel: Kernel, mountpoints: list[str]) -> None:
-    """Remember the current state unless a record from an earlier load exists."""
-    if not system.changes_machine or system.exists(BASELINE_FILE):
-        # A dry run leaves the machine as it is: nothing to compare with later.
+def record(system: System, kernel: Kernel, report: Reporter, mountpoints: list[str]) -> None:
+    """Remember the current state unless a record from an earlier load exists.
+
+    The state is read now, while the verb is planned, before any change.
+    """
+    if system.exists(BASELINE_FILE):
         return
     import json  # here: status never needs it
 
@@ -40,13 +46,16 @@ def record(system: System, kernel: Kernel, mountpoints: list[str]) -> None:
         "modules": sorted(kernel.modules()),
         "mountpoints": sorted(m for m in mountpoints if kernel.mounted_fstype(m)),
     }
-    try:
-        system.mkdir("/run/o2cb", parents=True)
-        system.replace_file(BASELINE_FILE, json.dumps(state, indent=1) + "\n")
-        system.record_undo("recording the baseline", lambda: forget(system))
-    except OSError as error:
-        # Without a record, unload falls back to removing every unused driver.
-        system.probe(f"cannot record the baseline in {BASELINE_FILE}: {error.strerror}")
+
+    @report.step(None)
+    def _() -> None:
+        try:
+            system.mkdir("/run/o2cb", parents=True)
+            system.replace_file(BASELINE_FILE, json.dumps(state, indent=1) + "\n")
+            system.record_undo("recording the baseline", lambda: forget(system))
+        except OSError as error:
+            # Without a record, unload falls back to removing every unused driver.
+            system.probe(f"cannot record the baseline in {BASELINE_FILE}: {error.strerror}")
 
 
 def read(system: System) -> Baseline:

@@ -24,6 +24,7 @@ CLUSTER_STACK_FILE = f"{STACKGLUE_DIR}/cluster_stack"
 LOADED_PLUGINS_FILE = f"{STACKGLUE_DIR}/loaded_cluster_plugins"
 LEGACY_THRESHOLD_FILE = "/proc/fs/ocfs2_nodemanager/hb_dead_threshold"
 DLMFS_MOUNTPOINT = "/dlm"
+SYSFS_CONFIG = "/sys/kernel/config"  # configfs's mount point, made by configfs as it loads
 # Modules that register a file system of their own name.
 FILESYSTEM_MODULES = frozenset({"configfs", "ocfs2_dlmfs", "ocfs2"})
 PLUGIN_PREFIX = "ocfs2_stack_"
@@ -143,18 +144,38 @@ class Kernel:
         new = needed - set(self.modules())
         overlay = self.system.overlay
         overlay.load(new)
+        if "configfs" in new and self.system.is_dir("/sys/kernel"):
+            overlay.make_dir(SYSFS_CONFIG)  # configfs makes its mount point as it loads
         if "ocfs2_stackglue" in new:
             overlay.write(CLUSTER_STACK_FILE, "o2cb")
             overlay.write(LOADED_PLUGINS_FILE, "")
         mountpoint = self.configfs_mountpoint()
         if "ocfs2_nodemanager" in new and self.mounted_fstype(mountpoint) == "configfs":
-            overlay.make_dir(f"{mountpoint}/cluster")
+            self._node_manager_shown(mountpoint)
 
     def _mounted(self, fstype: str, mountpoint: str) -> None:
         """What a mount leaves: configfs shows the node manager's cluster/ when it is there."""
         self.system.overlay.mount(mountpoint, fstype)
         if fstype == "configfs" and self._present("ocfs2_nodemanager"):
-            self.system.overlay.make_dir(f"{mountpoint}/cluster")
+            self._node_manager_shown(mountpoint)
+
+    def _node_manager_shown(self, mountpoint: str) -> None:
+        """What the node manager shows in configfs once loaded and mounted.
+
+        A 2007-era node manager adds cluster/heartbeat_mode, with no
+        heartbeat driver yet: that family is the one without stack glue
+        whose heartbeat drivers are modules of their own.  The mode it
+        starts in is not known beforehand, so the plan sets it.
+        """
+        overlay = self.system.overlay
+        overlay.make_dir(f"{mountpoint}/cluster")
+        if self.system.exists(CLUSTER_STACK_FILE) or self.system.exists(
+                f"{mountpoint}/cluster/heartbeat_mode"):
+            return
+        if self.system.run(["modprobe", "--show-depends", "ocfs2_disk_heartbeat"],
+                           changes=False).ok:
+            overlay.write(f"{mountpoint}/cluster/heartbeat_mode", "")
+            overlay.write(f"{mountpoint}/cluster/heartbeat_available_modes", "")
 
     def _present(self, name: str) -> bool:
         """Loaded, or built into the kernel (which /proc/modules never shows)."""
@@ -184,8 +205,10 @@ class Kernel:
         """What `modprobe -r` leaves: the modules only ``name`` used go too."""
         used = [other for other, module in self.modules().items() if name in module.users]
         self.system.overlay.remove_module(name)
+        if name == "configfs":
+            self.system.overlay.remove(SYSFS_CONFIG)
         if name == "ocfs2_stackglue":
-            self.system.overlay.remove_dir(STACKGLUE_DIR)
+            self.system.overlay.remove(STACKGLUE_DIR)
         for other in used:
             module = self.modules().get(other)
             if module is not None and not module.in_use:
@@ -261,7 +284,7 @@ class Kernel:
 
     def configfs_mountpoint(self) -> str:
         """Where configfs belongs: /sys/kernel/config, or /config on older kernels."""
-        return "/sys/kernel/config" if self.system.is_dir("/sys/kernel/config") else "/config"
+        return SYSFS_CONFIG if self.system.is_dir(SYSFS_CONFIG) else "/config"
 
     def generation(self) -> Generation:
         if self.system.exists(CLUSTER_STACK_FILE):

@@ -52,7 +52,8 @@ class PlannedState:
         self._restore(path)
         self.values[path] = value
 
-    def remove_dir(self, path: str) -> None:
+    def remove(self, path: str) -> None:
+        """The path is gone, with everything under it."""
         self.created_dirs = {made for made in self.created_dirs if not _under(made, path)}
         self.values = {made: v for made, v in self.values.items() if not _under(made, path)}
         self.removed_dirs.add(path)

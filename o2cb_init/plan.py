@@ -1,13 +1,23 @@
-"""The changes of one run, each with how to take it back.
+"""Verbs as plans: probe once, list the steps, then carry them out or print them.
 
-Every change a verb makes to the machine (a module loaded, a file system
-mounted, a configfs object created, an attribute set, a daemon started, the
-baseline record written) is entered here with its undo once it has been
-made.  When `start`, `online` or `load` fails at any point, the changes of
-this run are undone in reverse order, so the machine is left as it was
-before the run: a retry starts from a clean state, and a failed boot leaves
-nothing half-done.  `stop` and `force-offline` never undo: a stop goes as
-far as safety allows and reports where it stopped.
+A verb that changes the machine first runs its code in planning mode
+(System.planning): it reads the machine once, and each change it would make
+is not made but entered in the step that makes it, with what it changes
+and how that is undone; the planned-state overlay (overlay.py) answers
+later questions as the plan would leave the machine.  What it builds is a
+Plan: the steps in order, each with its reference-style title (or none,
+for a quiet change such as the baseline record), what it changes, how it
+is undone, and the code that makes the change.
+A step that the probe already shows cannot succeed (a refusal) carries
+its error, and so does a plan whose verb stopped between steps.
+
+`--dry-run` prints that plan.  A real run carries out the same plan: each
+step's code runs, and every change it makes is entered in the run's
+journal with its undo.  When a step of an all-or-nothing part fails
+(`load`, `online`, `start`, the start of `restart`), the changes of that
+part are undone in reverse order, so the machine is left as it was before
+the run.  `stop` and `force-offline` never undo: a stop goes as far as
+safety allows and reports where it stopped.
 
 An undo that fails itself is reported on stderr and the others still run.
 """
@@ -23,25 +33,65 @@ from .errors import O2cbError
 
 @dataclass
 class Step:
-    """One change that was made: what it was and how to take it back."""
+    """One step of a plan: its title, what it changes and how that is undone, and
+    the code that makes the change (and enters each undo in the journal).
+
+    ``title`` None: a quiet step, which the output does not show (a dry run
+    still lists its changes).  ``foreseen``: the error the probe found this
+    step will end in.
+    """
+
+    title: str | None
+    carry_out: Callable[[], None]
+    changes: list[str] = field(default_factory=list)
+    undos: list[str] = field(default_factory=list)  # how its changes are taken back
+    foreseen: Exception | None = None
+    note: str | None = None  # a line of output at this point of the plan
+    # Asked when the step is carried out: False skips it without a word.  For a
+    # change whose need the probe cannot know (what a killed daemon left).
+    needed: Callable[[], bool] | None = None
+
+
+@dataclass
+class Part:
+    """A run of steps that is undone as a whole when one of them fails, or never."""
+
+    all_or_nothing: bool
+    steps: list[Step] = field(default_factory=list)
+    # The error that ended the planning between steps: the verb stops there.
+    ending: Exception | None = None
+
+
+@dataclass
+class Plan:
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def steps(self) -> list[Step]:
+        return [step for part in self.parts for step in part.steps]
+
+    def titles(self) -> list[str]:
+        return [step.title for step in self.steps if step.title]
+
+
+@dataclass
+class Undo:
+    """A change that was made: what it was and how to take it back."""
 
     title: str
     undo: Callable[[], None]
 
 
 @dataclass
-class Plan:
-    """The journal of one run's changes; undone in reverse when the run fails."""
+class Journal:
+    """The changes a real run made, each with its undo; undone in reverse on failure."""
 
-    done: list[Step] = field(default_factory=list)
+    done: list[Undo] = field(default_factory=list)
     recording: bool = False
 
     def record(self, title: str, undo: Callable[[], None]) -> None:
         if self.recording:
-            self.done.append(Step(title, undo))
-
-    def titles(self) -> list[str]:
-        return [step.title for step in self.done]
+            self.done.append(Undo(title, undo))
 
     @contextmanager
     def all_or_nothing(self, problem: Callable[[str], None]) -> Iterator[None]:
@@ -59,10 +109,10 @@ class Plan:
 
     def undo_since(self, mark: int, problem: Callable[[str], None]) -> None:
         self.recording = False
-        steps, self.done = self.done[mark:], self.done[:mark]
-        for step in reversed(steps):
+        changes, self.done = self.done[mark:], self.done[:mark]
+        for change in reversed(changes):
             try:
-                step.undo()
+                change.undo()
             except (O2cbError, OSError) as error:
                 reason = getattr(error, "message", None) or getattr(error, "strerror", None)
-                problem(f"o2cb: could not undo {step.title}: {reason or error}")
+                problem(f"o2cb: could not undo {change.title}: {reason or error}")

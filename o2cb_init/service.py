@@ -1,29 +1,37 @@
-"""The init verbs as sequences of stack operations.
+"""The init verbs as plans of stack operations.
 
 start = load + online, stop = offline + unload, as the reference script
-composes them.  Each function returns the LSB exit code; failures raise an
-O2cbError that the command line turns into one line and its exit code.
+composes them.  Each verb that changes the machine is first planned: its
+stack operations run in planning mode, reading the machine once and
+entering each change in a step (plan.py).  A dry run prints that plan; a
+real run carries it out.  Each function returns the LSB exit code;
+failures raise an O2cbError that the command line turns into one line and
+its exit code.
 
-Every verb that changes the machine runs under the o2cb lock (lock.py), so
-two runs never interleave.  `load`, `online` and `start` are all or
-nothing: when one fails, the changes it made are undone (plan.py), and the
-machine is as it was before the run.  `stop`, `offline` and
+Every verb that changes the machine is planned and carried out under the
+o2cb lock (lock.py), so two runs never interleave.  `load`, `online` and
+`start` are all or nothing: when one fails, the changes it made are undone,
+and the machine is as it was before the run.  `stop`, `offline` and
 `force-offline` are never undone: they go as far as safety allows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
 from . import lock
 from .errors import ExitCode, O2cbError
-from .stacks import stack_for
+from .plan import Part, Plan
+from .stacks import Stack, stack_for
 from .stacks.base import Context
 
 Verb = TypeVar("Verb", bound=Callable[..., int])
+Operations = Callable[[], object]
+
+ALL_OR_NOTHING = True
+AS_FAR_AS_SAFE = False
 
 
 def _cluster(context: Context, cluster: str | None) -> str:
@@ -31,7 +39,7 @@ def _cluster(context: Context, cluster: str | None) -> str:
 
 
 def _locked(verb: Verb) -> Verb:
-    """Hold the o2cb lock for the whole verb."""
+    """Hold the o2cb lock for the whole verb: its planning and its changes."""
 
     @wraps(verb)
     def run(context: Context, *args: Any, **kwargs: Any) -> int:
@@ -41,18 +49,53 @@ def _locked(verb: Verb) -> Verb:
     return run  # type: ignore[return-value]
 
 
-@contextmanager
-def _all_or_nothing(context: Context) -> Iterator[None]:
-    """Undo this run's changes, newest first, if the body fails."""
-    with context.system.plan.all_or_nothing(context.report.problem):
-        yield
+def plan(context: Context, *parts: tuple[bool, Operations]) -> Plan:
+    """Plan each part's operations in turn; a failure ends the plan where it arises."""
+    system = context.system
+    built = Plan()
+    try:
+        for all_or_nothing, operations in parts:
+            part = Part(all_or_nothing)
+            built.parts.append(part)
+            system.start_planning(part)
+            try:
+                operations()
+            except (O2cbError, OSError) as error:
+                if not part.steps or part.steps[-1].foreseen is not error:
+                    part.ending = error  # raised between steps
+                break
+    finally:
+        system.stop_planning()
+    return built
+
+
+def _carry_out(context: Context, *parts: tuple[bool, Operations]) -> int:
+    """Plan the parts, then carry the plan out (a dry run shows it)."""
+    context.report.carry_out_plan(plan(context, *parts))
+    return ExitCode.OK
+
+
+def _enabled(context: Context) -> bool:
+    if not context.settings.enabled:
+        context.system.probe(f"O2CB_ENABLED is not true in {context.settings.path}; not starting")
+    return context.settings.enabled
+
+
+def _online_operations(stack: Stack, name: str) -> None:
+    stack.load()
+    if name:
+        stack.online(name)
+
+
+def _stop_operations(stack: Stack, name: str) -> None:
+    if name:
+        stack.offline(name)
+    stack.unload()
 
 
 @_locked
 def load(context: Context) -> int:
-    with _all_or_nothing(context):
-        stack_for(context).load()
-    return ExitCode.OK
+    return _carry_out(context, (ALL_OR_NOTHING, stack_for(context).load))
 
 
 def online(context: Context, cluster: str | None) -> int:
@@ -61,36 +104,28 @@ def online(context: Context, cluster: str | None) -> int:
     if name:
         # Before the lock: a layout that cannot work changes nothing, not even /run.
         stack.check_online(name)
-    with lock.exclusive(context.system, "online"), _all_or_nothing(context):
-        stack.load()
-        if name:
-            stack.online(name)
-    return ExitCode.OK
+    with lock.exclusive(context.system, "online"):
+        return _carry_out(context, (ALL_OR_NOTHING, lambda: _online_operations(stack, name)))
 
 
 @_locked
 def offline(context: Context, cluster: str | None, force: bool = False) -> int:
     name = _cluster(context, cluster)
-    if name:
-        stack_for(context).offline(name, force=force)
-    return ExitCode.OK
+    if not name:
+        return ExitCode.OK
+    stack = stack_for(context)
+    return _carry_out(context, (AS_FAR_AS_SAFE, lambda: stack.offline(name, force=force)))
 
 
 @_locked
 def unload(context: Context, cluster: str | None) -> int:
     stack = stack_for(context)
     name = _cluster(context, cluster)
-    if name:
-        stack.offline(name)
-    stack.unload()
-    return ExitCode.OK
+    return _carry_out(context, (AS_FAR_AS_SAFE, lambda: _stop_operations(stack, name)))
 
 
 def start(context: Context, cluster: str | None) -> int:
-    if not context.settings.enabled:
-        context.system.probe(f"O2CB_ENABLED is not true in {context.settings.path}; not starting")
-        return ExitCode.OK
-    return online(context, cluster)
+    return online(context, cluster) if _enabled(context) else ExitCode.OK
 
 
 @_locked
@@ -100,8 +135,20 @@ def stop(context: Context, cluster: str | None) -> int:
 
 @_locked
 def restart(context: Context, cluster: str | None) -> int:
-    stop(context, cluster)
-    return start(context, cluster)
+    stack = stack_for(context)
+    name = _cluster(context, cluster)
+
+    def start_operations() -> None:
+        if _enabled(context):
+            if name:
+                stack.check_online(name)
+            _online_operations(stack, name)
+
+    return _carry_out(
+        context,
+        (AS_FAR_AS_SAFE, lambda: _stop_operations(stack, name)),
+        (ALL_OR_NOTHING, start_operations),
+    )
 
 
 def status(context: Context, cluster: str | None, as_json: bool) -> int:

@@ -2,12 +2,14 @@
 
 Every path the tool touches is root-relative ("/proc/modules") and is mapped
 under ``root`` here, every external command runs here, and every change goes
-through a method that honours dry-run.  Tests and image builders point
-``root`` at another directory; nothing else in the package opens a kernel file
-or starts a process (daemons.py aside, which reads the process table).
-subprocess, shutil and tempfile are imported where they are used: `status`
-runs no command and writes no file, and the interpreter's start-up is most
-of its time.
+through a method that honours planning.  While a verb is planned (plan.py),
+and always in a dry run, a change is not made: it is entered in the step
+being planned, and the overlay records what it would leave.  Tests and
+image builders point ``root`` at another directory; nothing else in the
+package opens a kernel file or starts a process (daemons.py aside, which
+reads the process table).  subprocess, shutil and tempfile are imported
+where they are used: `status` runs no command and writes no file, and the
+interpreter's start-up is most of its time.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .errors import MissingProgramError
+from .errors import MissingProgramError, O2cbError
 from .overlay import PlannedState
-from .plan import Plan
+from .plan import Journal, Part, Step
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,56 @@ class System:
     dry_run: bool = False
     verbose: bool = False
     log: TextIO = field(default_factory=lambda: sys.stderr)
-    planned: list[str] = field(default_factory=list)
-    plan: Plan = field(default_factory=Plan)
-    # A dry run's view of its own planned changes, so that later steps are
-    # planned as a real run would make them; empty in a real run.
+    journal: Journal = field(default_factory=Journal)
+    # The plan's view of its own changes, so that later steps are planned as
+    # the earlier ones will leave the machine; empty while a plan is carried out.
     overlay: PlannedState = field(default_factory=PlannedState)
+    # While a verb is planned: the part being built, and the step whose code runs.
+    building: Part | None = None
+    open_step: Step | None = None
 
     @property
     def changes_machine(self) -> bool:
         """False in a dry run, which only prints what it would change."""
         return not self.dry_run
+
+    @property
+    def planning(self) -> bool:
+        """Changes are entered in the plan, not made: in a dry run, or while a verb is planned."""
+        return self.dry_run or self.building is not None
+
+    # -- planning --------------------------------------------------------------
+
+    def plan_step(self, title: str | None, carry_out: Callable[[], None],
+                  needed: Callable[[], bool] | None = None) -> None:
+        """Enter a step in the part being planned, finding what it would change.
+
+        The step's code runs now in planning mode; what it raises is the
+        step's foreseen outcome and ends the planning.  Within another step's
+        code (a step made of smaller ones), it is part of that step.
+        """
+        if self.open_step is not None or self.building is None:
+            carry_out()
+            return
+        step = Step(title, carry_out, needed=needed)
+        self.building.steps.append(step)
+        self.open_step = step
+        try:
+            carry_out()
+        except (OSError, O2cbError) as error:
+            step.foreseen = error
+            raise
+        finally:
+            self.open_step = None
+
+    def start_planning(self, part: Part) -> None:
+        self.building = part
+
+    def stop_planning(self) -> None:
+        """Back to making changes: what the plan would leave no longer answers questions."""
+        self.building = None
+        if not self.dry_run:
+            self.overlay = PlannedState()
 
     # -- paths ---------------------------------------------------------------
 
@@ -89,9 +131,18 @@ class System:
         return sorted(name for name in names if not self.overlay.is_away(f"{path}/{name}"))
 
     def record_undo(self, title: str, undo: Callable[[], None]) -> None:
-        """Enter a change just made in the run's plan (nothing to undo in a dry run)."""
-        if not self.dry_run:
-            self.plan.record(title, undo)
+        """Enter a change just made in the run's journal with its undo.
+
+        While planning, a step's code records its undos when it is carried
+        out; between steps, the undo is a quiet step of its own, so that it
+        is recorded at that point of the run.
+        """
+        if not self.planning:
+            self.journal.record(title, undo)
+        elif self.open_step is not None:
+            self.open_step.undos.append(title)
+        elif self.building is not None:
+            self.building.steps.append(Step(None, lambda: self.journal.record(title, undo)))
 
     def read_text(self, path: str) -> str:
         return self.path(path).read_text(encoding="utf-8", errors="replace")
@@ -115,9 +166,11 @@ class System:
     # -- changes -------------------------------------------------------------
 
     def _plan(self, action: str) -> bool:
-        """Record a change; True when it should really be made."""
-        if self.dry_run:
-            self.planned.append(action)
+        """Enter a change in the step being planned; True when it should really be made."""
+        if self.planning:
+            if self.open_step is None:
+                raise RuntimeError(f"planned a change outside a step: {action}")
+            self.open_step.changes.append(action)
             return False
         self.probe(action)
         return True
@@ -131,10 +184,6 @@ class System:
         if leaves is not None:
             leaves()
         return False
-
-    def take_planned(self) -> list[str]:
-        planned, self.planned = self.planned, []
-        return planned
 
     def write_attribute(self, path: str, value: str) -> None:
         """Write one value to a kernel attribute file, as `echo value > file` does."""
@@ -155,13 +204,15 @@ class System:
 
     def rmdir(self, path: str) -> None:
         if not self._plan(f"remove directory {path}"):
-            self.overlay.remove_dir(path)
+            self.overlay.remove(path)
             return
         self.path(path).rmdir()
 
     def remove_file(self, path: str) -> None:
-        if self._plan(f"remove {path}"):
-            self.path(path).unlink(missing_ok=True)
+        if not self._plan(f"remove {path}"):
+            self.overlay.remove(path)  # gone, as a removed directory is
+            return
+        self.path(path).unlink(missing_ok=True)
 
     def replace_file(self, path: str, data: str, mode: int = 0o644) -> None:
         """Atomically replace a file: temp file in the same directory, fsync, rename.
@@ -170,6 +221,7 @@ class System:
         failure the old file is left as it was.
         """
         if not self._plan(f"write {path}"):
+            self.overlay.write(path, data.rstrip("\n"))
             return
         import tempfile
 
@@ -211,8 +263,8 @@ class System:
     ) -> CommandResult:
         """Run a command by name from PATH.
 
-        ``changes`` marks commands that alter the machine; in dry-run they are
-        only recorded, and the answer is that of ``rehearsal`` (the command's
+        ``changes`` marks commands that alter the machine; while planning they
+        are only recorded, and the answer is that of ``rehearsal`` (the command's
         own trial mode, such as `modprobe -n`) when one is given, else
         success.  When that answer is a success, ``leaves`` enters in the
         overlay what the command would have left.  A program that is not

@@ -6,10 +6,13 @@ pytest); the runs that follow it go in-process through CliRunner.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from clirunner import runner
@@ -86,3 +89,16 @@ def fault_points(sim: SimKernel, *args: str) -> dict[str, int]:
     numbers = faults.counts(sim.root)
     faults.reset(sim.root)
     return numbers
+
+
+def files(root: Path) -> dict[str, str]:
+    """Every directory and file under the root, with a digest of each file."""
+    seen: dict[str, str] = {}
+    for directory, subdirectories, names in os.walk(root):
+        for name in subdirectories:
+            seen[os.path.relpath(os.path.join(directory, name), root)] = "<dir>"
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as handle:
+                seen[os.path.relpath(path, root)] = hashlib.sha256(handle.read()).hexdigest()
+    return seen

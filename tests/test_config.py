@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import random
 import signal
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from o2cb_init import config
 from o2cb_init.config import ConfigFile, Settings
 from o2cb_init.errors import ConfigError, ExitCode, O2cbError, StepFailed
+from o2cb_init.report import Reporter
 from o2cb_init.system import System
 
 REPO = Path(__file__).resolve().parent.parent
@@ -358,9 +360,15 @@ def test_save_edits_only_changed_lines(system: System) -> None:
 def test_dry_run_writes_nothing(system: System) -> None:
     real = put(system, "O2CB_ENABLED=false\n")
     dry = System(root=system.root, dry_run=True)
-    assert config.update(dry, PATH, {"O2CB_ENABLED": "true"}) is True
+    shown = io.StringIO()
+    wrote = []
+
+    @Reporter(dry, out=shown).step("Writing")
+    def _() -> None:
+        wrote.append(config.update(dry, PATH, {"O2CB_ENABLED": "true"}))
+    assert wrote == [True]
     assert real.read_bytes() == b"O2CB_ENABLED=false\n"
-    assert dry.planned == [f"write {PATH}"]
+    assert shown.getvalue() == f"Writing: dry run\n  would write {PATH}\n"
 
 
 OLD = b"# old file\nO2CB_ENABLED=false\nO2CB_STACK=o2cb\n"
@@ -543,6 +551,7 @@ def test_read_modify_write_keeps_everything_else(
 WRITER = """
 import sys
 from o2cb_init import config
+from o2cb_init.report import Reporter
 from o2cb_init.system import System
 system = System(root=sys.argv[1])
 print("ready", flush=True)

@@ -120,11 +120,16 @@ def save_reported(
 ) -> bool:
     """save() as the step `Writing O2CB configuration: OK` (or Failed + reason)."""
     reporter = reporter or Reporter(system)
-    with reporter.step(WRITE_TITLE):
+    wrote = False
+
+    @reporter.step(WRITE_TITLE)
+    def _() -> None:
+        nonlocal wrote
         try:
-            return save(system, settings, path)
+            wrote = save(system, settings, path)
         except O2cbError as error:
             raise StepError(error.message) from None
+    return wrote
 
 
 def set_enabled(
@@ -146,11 +151,16 @@ def set_enabled(
         if _same("O2CB_ENABLED", document.get("O2CB_ENABLED"), value):
             return False
     reporter = reporter or Reporter(system)
-    with reporter.step(WRITE_TITLE):
+    wrote = False
+
+    @reporter.step(WRITE_TITLE)
+    def _() -> None:
+        nonlocal wrote
         try:
-            return update(system, path, {"O2CB_ENABLED": value})
+            wrote = update(system, path, {"O2CB_ENABLED": value})
         except O2cbError as error:
             raise StepError(error.message) from None
+    return wrote
 
 
 # -- the sample --------------------------------------------------------------------

@@ -58,15 +58,16 @@ class ControlDaemons:
         """Start one daemon; entered in the run's plan, so a failed start stops it again."""
         if daemon.is_running():
             return Outcome.ALREADY
-        with self.report.step(f"Starting {daemon.label}"):
+        @self.report.step(f"Starting {daemon.label}")
+        def _() -> None:
             try:
                 daemon.start(ready, what)
             except DaemonError as error:
                 self._stop_if_running(daemon)
                 raise StepError(f"Unable to start {daemon.label}: {error}") from None
-        self.system.record_undo(
-            f"starting {daemon.label}", lambda: self._stop_if_running(daemon)
-        )
+            self.system.record_undo(
+                f"starting {daemon.label}", lambda: self._stop_if_running(daemon)
+            )
         return Outcome.DONE
 
     # -- stop ----------------------------------------------------------------
@@ -91,14 +92,19 @@ class ControlDaemons:
         running = self.running()
         if not running:
             return Outcome.ALREADY
-        with self.report.step(f"Stopping {running[0].label}"):
+        @self.report.step(f"Stopping {running[0].label}")
+        def _() -> None:
             self.check_safe_to_stop(configfs)
             self._stop(running[0], force)
         for daemon in running[1:]:
             if daemon.is_running():
-                with self.report.step(f"Stopping {daemon.label}"):
-                    self._stop(daemon, force)
+                self.stop(daemon, force)
         return Outcome.DONE
+
+    def stop(self, daemon: Daemon, force: bool) -> None:
+        @self.report.step(f"Stopping {daemon.label}")
+        def _() -> None:
+            self._stop(daemon, force)
 
     def _stop_if_running(self, daemon: Daemon) -> None:
         if daemon.is_running():

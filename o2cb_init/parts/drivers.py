@@ -81,10 +81,12 @@ class Drivers:
         """Which driver family runs here, loading the stack glue if it is a module."""
         if not self.kernel.has_stackglue():
             # A quiet try: on ocfs2 1.2 and 2007-era kernels this module does not exist.
-            tried = self.kernel.try_modprobe(STACKGLUE_MODULE)
-            if not tried.ok and "not found" not in tried.reason:
-                # Only a module that does not exist means an older kernel.
-                raise StepError(f'Unable to load module "{STACKGLUE_MODULE}": {tried.reason}')
+            @self.report.step(None)
+            def _() -> None:
+                tried = self.kernel.try_modprobe(STACKGLUE_MODULE)
+                if not tried.ok and "not found" not in tried.reason:
+                    # Only a module that does not exist means an older kernel.
+                    raise StepError(f'Unable to load module "{STACKGLUE_MODULE}": {tried.reason}')
         return self.kernel.generation()
 
     def require_supported(self) -> Generation:
@@ -111,9 +113,8 @@ class Drivers:
 
     def load(self) -> Outcome:
         """Load the drivers and mount the filesystems this stack needs."""
-        baseline.record(
-            self.system, self.kernel, [self.kernel.configfs_mountpoint(), DLMFS_MOUNTPOINT]
-        )
+        baseline.record(self.system, self.kernel, self.report,
+                        [self.kernel.configfs_mountpoint(), DLMFS_MOUNTPOINT])
         generation = self.require_supported()
         outcomes = [
             self.mount_debugfs(),
@@ -144,7 +145,8 @@ class Drivers:
     def load_filesystem(self, fstype: str) -> Outcome:
         if self.kernel.has_filesystem(fstype):
             return Outcome.ALREADY
-        with self.report.step(f'Loading filesystem "{fstype}"'):
+        @self.report.step(f'Loading filesystem "{fstype}"')
+        def _() -> None:
             self.kernel.modprobe(fstype)
         return Outcome.DONE
 
@@ -154,20 +156,24 @@ class Drivers:
         if self.kernel.mounted_fstype(mountpoint) == fstype:
             return Outcome.ALREADY
         if not self.system.is_dir(mountpoint):
-            with self.report.step(f"Creating directory '{mountpoint}'"):
+            @self.report.step(f"Creating directory '{mountpoint}'")
+            def create() -> None:
                 try:
                     self.system.mkdir(mountpoint, parents=True)
                 except OSError as error:
                     raise StepError(f"Unable to create directory '{mountpoint}': "
                                     f"{error.strerror}") from None
-        with self.report.step(f"Mounting {fstype} filesystem at {mountpoint}"):
+
+        @self.report.step(f"Mounting {fstype} filesystem at {mountpoint}")
+        def mount() -> None:
             self.kernel.mount(fstype, mountpoint, device)
         return Outcome.DONE
 
     def load_plugin(self) -> Outcome:
         if self.plugin in self.kernel.loaded_plugins():
             return Outcome.ALREADY
-        with self.report.step(f'Loading stack plugin "{self.plugin}"'):
+        @self.report.step(f'Loading stack plugin "{self.plugin}"')
+        def _() -> None:
             self.kernel.modprobe(f"ocfs2_stack_{self.plugin}")
         return Outcome.DONE
 
@@ -177,17 +183,19 @@ class Drivers:
         method = self.heartbeat_method
         outcomes = []
         if method not in (top.read("heartbeat_available_modes") or "").split():
-            with self.report.step(f'Loading heartbeat driver "ocfs2_{method}_heartbeat"'):
+            @self.report.step(f'Loading heartbeat driver "ocfs2_{method}_heartbeat"')
+            def _() -> None:
                 self.kernel.modprobe(f"ocfs2_{method}_heartbeat")
             outcomes.append(Outcome.DONE)
-        previous = top.read("heartbeat_mode")
-        if previous != method:
-            with self.report.step(f'Setting heartbeat mode "{method}"'):
+        if top.read("heartbeat_mode") != method:
+            @self.report.step(f'Setting heartbeat mode "{method}"')
+            def _() -> None:
+                previous = top.read("heartbeat_mode")
                 top.write("heartbeat_mode", method)
-            if previous:
-                self.system.record_undo(
-                    "setting the heartbeat mode", lambda: top.write("heartbeat_mode", previous)
-                )
+                if previous:
+                    self.system.record_undo(
+                        "setting the heartbeat mode", lambda: top.write("heartbeat_mode", previous)
+                    )
             outcomes.append(Outcome.DONE)
         return outcomes
 
@@ -199,29 +207,33 @@ class Drivers:
         """
         if not self.kernel.has_stackglue():
             return Outcome.ALREADY
-        previous = self.kernel.cluster_stack()
-        with self.report.step(f'Setting cluster stack "{self.stack}"'):
+        changes = self.kernel.cluster_stack() != self.stack
+
+        @self.report.step(f'Setting cluster stack "{self.stack}"')
+        def _() -> None:
+            previous = self.kernel.cluster_stack()
             if previous == self.stack:
-                return Outcome.ALREADY
+                return
             try:
                 self.system.write_attribute(CLUSTER_STACK_FILE, self.stack)
             except OSError as error:
                 raise StepError(
                     f"Unable to set cluster stack {self.stack}: {error.strerror}"
                 ) from None
-        if previous:
-            self.system.record_undo(
-                "setting the cluster stack",
-                lambda: self.system.write_attribute(CLUSTER_STACK_FILE, previous),
-            )
-        return Outcome.DONE
+            if previous:
+                self.system.record_undo(
+                    "setting the cluster stack",
+                    lambda: self.system.write_attribute(CLUSTER_STACK_FILE, previous),
+                )
+        return Outcome.DONE if changes else Outcome.ALREADY
 
     def unload_ocfs2(self) -> Outcome:
         """The filesystem driver goes with the cluster, unless a volume uses it."""
         module = self.kernel.module("ocfs2")
         if module is None or module.in_use:
             return Outcome.ALREADY
-        with self.report.step('Unloading module "ocfs2"'):
+        @self.report.step('Unloading module "ocfs2"')
+        def _() -> None:
             self.kernel.remove_module("ocfs2")
         return Outcome.DONE
 
@@ -241,7 +253,10 @@ class Drivers:
         for name in STACK_MODULES:
             outcomes.append(self.unload_module(name, before))
         outcomes.append(self.release_configfs(before))
-        baseline.forget(self.system)
+        if self.system.exists(baseline.BASELINE_FILE):
+            @self.report.step(None)
+            def _() -> None:
+                baseline.forget(self.system)
         return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
 
     def unmount_filesystem(
@@ -250,7 +265,8 @@ class Drivers:
         mounted = self.kernel.mounted_fstype(mountpoint) == fstype
         if not mounted or before.had_mount(mountpoint):
             return Outcome.ALREADY
-        with self.report.step(f"Unmounting {fstype} filesystem"):
+        @self.report.step(f"Unmounting {fstype} filesystem")
+        def _() -> None:
             self.kernel.umount(fstype, mountpoint)
         return Outcome.DONE
 
@@ -261,7 +277,8 @@ class Drivers:
         if module.in_use:
             self.system.probe(f"module {name} is in use; leaving it loaded")
             return Outcome.ALREADY
-        with self.report.step(f'Unloading module "{name}"'):
+        @self.report.step(f'Unloading module "{name}"')
+        def _() -> None:
             self.kernel.remove_module(name)
         return Outcome.DONE
 

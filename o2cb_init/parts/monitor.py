@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..report import Reporter
 from ..system import System
 
 if TYPE_CHECKING:
@@ -25,8 +26,9 @@ LAUNCH_RETURN = 1.0
 
 
 class HeartbeatMonitor:
-    def __init__(self, system: System, stack: str) -> None:
+    def __init__(self, system: System, report: Reporter, stack: str) -> None:
         self.system = system
+        self.report = report
         self.stack = stack
 
     def daemon(self) -> Daemon | None:
@@ -37,11 +39,17 @@ class HeartbeatMonitor:
 
     def start(self) -> None:
         """Run it unless it runs already; wait only for its launch to return."""
-        from ..daemons import DaemonError
-
         monitor = self.daemon()
         if monitor is None or monitor.is_running():
             return
+
+        @self.report.step(None)
+        def _() -> None:
+            self.launch(monitor)
+
+    def launch(self, monitor: Daemon) -> None:
+        from ..daemons import DaemonError
+
         try:
             child = monitor.launch()
         except DaemonError as error:

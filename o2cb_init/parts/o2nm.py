@@ -198,11 +198,14 @@ class O2nmCluster:
             self.remove_partial(target, problems)
         layout = self.layout(name)
         local_name = self.local_node_name(layout)
-        with self.report.step(f'Registering O2CB cluster "{name}"'):
+        @self.report.step(f'Registering O2CB cluster "{name}"')
+        def _() -> None:
             self.register(target, layout)
             if set_mode is not None:
                 set_mode(target, layout)
-        with self.report.step("Setting O2CB cluster timeouts "):
+
+        @self.report.step("Setting O2CB cluster timeouts ")
+        def _() -> None:
             self.set_timeouts(target)
             # Last: local=1 starts o2net, and a peer that connects first
             # would freeze the idle timeout the kernel will negotiate.
@@ -230,14 +233,16 @@ class O2nmCluster:
         """Add the nodes (and the mode) a complete cluster lacks, as a re-online does."""
         if not nodes and GLOBAL_MODE_LACKING not in problems:
             return Outcome.ALREADY  # only regions to start
-        with self.report.step(f'Registering O2CB cluster "{target.name}"'):
+        @self.report.step(f'Registering O2CB cluster "{target.name}"')
+        def _() -> None:
             self.add_nodes(target, nodes)
             if set_mode is not None:
                 set_mode(target, layout)
         return Outcome.DONE
 
     def remove_partial(self, target: Cluster, problems: list[str]) -> None:
-        with self.report.step(f'Removing incomplete O2CB cluster "{target.name}"'):
+        @self.report.step(f'Removing incomplete O2CB cluster "{target.name}"')
+        def _() -> None:
             if target.heartbeat_regions():
                 raise StepError(
                     f"cluster {target.name} lacks {', '.join(problems)}, and a heartbeat"
@@ -294,12 +299,15 @@ class O2nmCluster:
         target = self.cluster(name)
         if not target.exists():
             return Outcome.ALREADY
-        with self.report.step(f"Stopping O2CB cluster {name}"):
+        @self.report.step(f"Stopping O2CB cluster {name}")
+        def _() -> None:
             if target.heartbeat_regions():
                 raise StepError(HEARTBEAT_STILL_ACTIVE)
             if before_removal is not None:
                 before_removal()
-        with self.report.step(f'Unregistering O2CB cluster "{name}"'):
+
+        @self.report.step(f'Unregistering O2CB cluster "{name}"')
+        def _() -> None:
             failures = self.remove(target, strict=not force)
             if failures:
                 raise failures[0]

@@ -75,7 +75,8 @@ class HeartbeatRegions:
         removed = removed_regions(target, layout)
         if not names and not removed:
             return Outcome.ALREADY
-        with self.report.step(f'Starting global heartbeat for cluster "{target.name}"'):
+        @self.report.step(f'Starting global heartbeat for cluster "{target.name}"')
+        def _() -> None:
             for uuid in names:
                 self.start(target.region(uuid))
             # Last, so that nothing of this part fails after a region stopped;
@@ -138,7 +139,8 @@ class HeartbeatRegions:
         names = target.heartbeat_regions()
         if not names:
             return Outcome.ALREADY
-        with self.report.step(f'Stopping global heartbeat on cluster "{target.name}"'):
+        @self.report.step(f'Stopping global heartbeat on cluster "{target.name}"')
+        def _() -> None:
             # With more than three regions the kernel pins none of them, yet a
             # mounted volume still depends on them: look at the mounts first.
             if self.kernel.mounts_of_type("ocfs2"):

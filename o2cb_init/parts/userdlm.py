@@ -110,7 +110,8 @@ class UserdlmDomains:
         domains = self.domains()
         if not holders and not domains:
             return Outcome.ALREADY
-        with self.report.step(STEP):
+        @self.report.step(STEP)
+        def _() -> None:
             if holders and not force:
                 raise StepError(_in_use(holders))
             if holders:

@@ -49,7 +49,7 @@ class CmanStack:
     def _controld_stopped(self) -> None:
         """o2cb_controld removes the cluster it built when it stops."""
         for target in self.configfs.clusters():
-            self.system.overlay.remove_dir(target.path)
+            self.system.overlay.remove(target.path)
 
     def check_online(self, cluster: str) -> None:
         """Nothing to check in a file: cman owns the layout."""
@@ -72,7 +72,8 @@ class CmanStack:
         target = self.o2nm.cluster(cluster)
         o2cb_controld = self.daemons.daemon(O2CB_CONTROLD)
         if o2cb_controld.is_running() and not target.exists():
-            with self.report.step(f"Starting {o2cb_controld.label}"):
+            @self.report.step(f"Starting {o2cb_controld.label}")
+            def _() -> None:
                 raise StepError(
                     f"{o2cb_controld.label} is running, but cluster {cluster} is not in configfs"
                 )
@@ -87,7 +88,8 @@ class CmanStack:
             what=f"cluster {cluster} has not appeared in configfs",
         )
         if outcome is Outcome.DONE:
-            with self.report.step("Setting O2CB cluster timeouts "):
+            @self.report.step("Setting O2CB cluster timeouts ")
+            def _() -> None:
                 self.o2nm.set_timeouts(target)
         self.drivers.load_filesystem("ocfs2")
         self.daemons.start(self.daemons.daemon(OCFS2_CONTROLD))
@@ -98,7 +100,8 @@ class CmanStack:
             self.o2nm.remove(target, strict=False)
 
     def check_membership(self, cluster: str) -> None:
-        with self.report.step(f'Checking cman cluster "{cluster}"'):
+        @self.report.step(f'Checking cman cluster "{cluster}"')
+        def _() -> None:
             running = cman_cluster_name(self.system)
             if running != cluster:
                 raise StepError(
@@ -110,11 +113,14 @@ class CmanStack:
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
         self.userdlm.clean(force)
-        outcome = self.daemons.stop_all(self.configfs, force)
-        # o2cb_controld removes its cluster when it stops; after a SIGKILL it cannot.
         target = self.o2nm.cluster(cluster)
-        if target.exists() and not target.heartbeat_regions():
-            with self.report.step(f"Removing cluster {cluster} from configfs"):
+        leftover = target.exists() and not target.heartbeat_regions()
+        outcome = self.daemons.stop_all(self.configfs, force)
+        # o2cb_controld removes its cluster when it stops; after a SIGKILL it
+        # cannot, and only the stop itself tells which.
+        if leftover:
+            @self.report.step(f"Removing cluster {cluster} from configfs", needed=target.exists)
+            def _() -> None:
                 failures = self.o2nm.remove(target, strict=not force)
                 if failures:
                     raise failures[0]

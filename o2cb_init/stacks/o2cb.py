@@ -31,7 +31,7 @@ class O2cbStack:
         self.o2nm = O2nmCluster(system, kernel, report, context.settings,
                                 check_timeouts=not context.observed)
         self.regions = HeartbeatRegions(system, kernel, report)
-        self.monitor = HeartbeatMonitor(system, self.name)
+        self.monitor = HeartbeatMonitor(system, report, self.name)
         self.userdlm = UserdlmDomains(system, kernel, report)
 
     def check_online(self, cluster: str) -> None:

@@ -308,7 +308,7 @@ def _fault(target: _Target) -> str | None:
 
 def _wrap_mkdir(original: Callable[..., None]) -> Callable[..., None]:
     def mkdir(self: Any, path: str, parents: bool = False) -> None:
-        target = None if self.dry_run else _classify(self, path)
+        target = None if self.planning else _classify(self, path)
         if target is None or (parents and target.file.is_dir()):
             return original(self, path, parents)
         self.probe(f"create directory {path}")
@@ -323,7 +323,7 @@ def _wrap_mkdir(original: Callable[..., None]) -> Callable[..., None]:
 
 def _wrap_rmdir(original: Callable[..., None]) -> Callable[..., None]:
     def rmdir(self: Any, path: str) -> None:
-        target = None if self.dry_run else _classify(self, path)
+        target = None if self.planning else _classify(self, path)
         if target is None:
             return original(self, path)
         self.probe(f"remove directory {path}")
@@ -338,7 +338,7 @@ def _wrap_rmdir(original: Callable[..., None]) -> Callable[..., None]:
 
 def _wrap_write_attribute(original: Callable[..., None]) -> Callable[..., None]:
     def write_attribute(self: Any, path: str, value: str) -> None:
-        target = None if self.dry_run else _classify(self, path)
+        target = None if self.planning else _classify(self, path)
         if target is None:
             return original(self, path, value)
         fault = _fault(target)

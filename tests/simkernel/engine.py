@@ -36,6 +36,7 @@ STATE_FILE = f"{STATE_DIR}/state.json"
 HIDDEN_CONFIGFS = f"{STATE_DIR}/configfs"
 SHADOW_DIR = f"{STATE_DIR}/shadow"
 STACKGLUE_DIR = "sys/fs/ocfs2"
+SYSFS_CONFIG = "sys/kernel/config"  # where configfs shows itself in sysfs, once loaded
 
 # util-linux 2.38 (Debian 12) adds this line after a failed mount(2).
 MOUNT_HINT = "       dmesg(1) may have more information after failed mount system call."
@@ -206,10 +207,15 @@ class Kernel:
         root = Path(root)
         if (root / STATE_FILE).exists():
             raise ValueError(f"{root} already holds a simulated kernel")
-        for directory in ("proc/fs", "proc/sys/kernel", "sys/fs", "sys/kernel", "dev",
+        for directory in ("proc/fs", "proc/sys/kernel", "sys/fs", "dev",
                           "etc/default", HIDDEN_CONFIGFS, SHADOW_DIR):
             (root / directory).mkdir(parents=True, exist_ok=True)
-        (root / config_mount.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        if config_mount.strip("/") == SYSFS_CONFIG:
+            # configfs makes its mount point in sysfs when it loads (sysfs_create_mount_point).
+            (root / "sys/kernel").mkdir()
+        else:
+            # A kernel whose configfs has no place in sysfs: /config, as packages create it.
+            (root / config_mount.lstrip("/")).mkdir(parents=True, exist_ok=True)
         write_file(root / "proc/sys/kernel/hostname", f"{hostname}\n")
         state: dict[str, Any] = {
             "profile": profile,
@@ -353,6 +359,8 @@ class Kernel:
         glue = self.root / STACKGLUE_DIR
         if name == "configfs":
             self._add_filesystem("configfs")
+            if self.state["config_mount"] == f"/{SYSFS_CONFIG}":
+                (self.root / SYSFS_CONFIG).mkdir(exist_ok=True)
         elif name == "ocfs2_stackglue":
             glue.mkdir(parents=True, exist_ok=True)
             write_file(glue / "cluster_stack", "o2cb\n")
@@ -391,6 +399,8 @@ class Kernel:
         glue = self.root / STACKGLUE_DIR
         if name == "configfs":
             self._remove_filesystem("configfs")
+            if self.state["config_mount"] == f"/{SYSFS_CONFIG}":
+                (self.root / SYSFS_CONFIG).rmdir()
         elif name == "ocfs2_stackglue":
             shutil.rmtree(glue, ignore_errors=True)
             self.state["plugins"] = []
