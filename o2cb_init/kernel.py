@@ -103,7 +103,9 @@ class Kernel:
             users = tuple(user for user in module.users if user not in gone)
             held = module.refcount - (len(module.users) - len(users)) - unmounted.count(name)
             if name == "ocfs2_nodemanager":
-                held -= items  # configfs pins the module once per item made by mkdir
+                # configfs pins the subsystem's module and the item's (both
+                # o2nm) for each item made by mkdir: 9 = 3 users + 2 x 3 items.
+                held -= 2 * items
             planned[name] = Module(name, max(held, 0), users)
         for name in sorted(self.system.overlay.loaded_modules - set(planned)):
             planned[name] = Module(name, 0, ())

@@ -48,8 +48,12 @@ class Step:
     foreseen: Exception | None = None
     note: str | None = None  # a line of output at this point of the plan
     # Asked when the step is carried out: False skips it without a word.  For a
-    # change whose need the probe cannot know (what a killed daemon left).
+    # change whose need the probe cannot know for sure (what a killed daemon
+    # left, whether the kernel still holds a module).  ``expected``: what it
+    # answered as the plan would leave the machine; a dry run shows only
+    # the steps it expects.
     needed: Callable[[], bool] | None = None
+    expected: bool = True
 
 
 @dataclass

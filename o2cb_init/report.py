@@ -132,13 +132,12 @@ class Reporter:
         if step.note is not None:
             self._print(step.note)
             return
+        if not step.expected:
+            return
         if step.title is not None:
             self._print(f"{step.title}: ", end="")
         if step.foreseen is not None:
             self._fail(step, step.foreseen)
-        if step.needed is not None:
-            self._finish(step, "dry run, if still needed")
-            return
         self._finish_dry_run(step)
 
     def _finish_dry_run(self, step: Step) -> None:

@@ -79,7 +79,9 @@ class System:
         """Enter a step in the part being planned, finding what it would change.
 
         The step's code runs now in planning mode; what it raises is the
-        step's foreseen outcome and ends the planning.  Within another step's
+        step's foreseen outcome and ends the planning.  A step with a
+        ``needed`` condition that the planned state does not meet is kept,
+        unplanned, for its condition to be asked again when carried out.  Within another step's
         code (a step made of smaller ones), it is part of that step.
         """
         if self.open_step is not None or self.building is None:
@@ -87,6 +89,9 @@ class System:
             return
         step = Step(title, carry_out, needed=needed)
         self.building.steps.append(step)
+        if needed is not None and not needed():
+            step.expected = False  # not planned further: nothing it would change is known
+            return
         self.open_step = step
         try:
             carry_out()

@@ -229,13 +229,9 @@ class Drivers:
 
     def unload_ocfs2(self) -> Outcome:
         """The filesystem driver goes with the cluster, unless a volume uses it."""
-        module = self.kernel.module("ocfs2")
-        if module is None or module.in_use:
+        if self.kernel.module("ocfs2") is None:
             return Outcome.ALREADY
-        @self.report.step('Unloading module "ocfs2"')
-        def _() -> None:
-            self.kernel.remove_module("ocfs2")
-        return Outcome.DONE
+        return self.unload_module("ocfs2")
 
     # -- unload --------------------------------------------------------------
 
@@ -249,10 +245,11 @@ class Drivers:
     def unload(self) -> Outcome:
         """Take away what load brought in, in reverse, leaving what others use."""
         before = baseline.read(self.system)
+        ours = [name for name in (*STACK_MODULES, "configfs")
+                if self.kernel.module(name) is not None and not before.had_module(name)]
         outcomes = [self.unmount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT, before)]
-        for name in STACK_MODULES:
-            outcomes.append(self.unload_module(name, before))
-        outcomes.append(self.release_configfs(before))
+        outcomes.extend(self.unload_module(name) for name in STACK_MODULES if name in ours)
+        outcomes.append(self.release_configfs(before, unload="configfs" in ours))
         if self.system.exists(baseline.BASELINE_FILE):
             @self.report.step(None)
             def _() -> None:
@@ -270,19 +267,27 @@ class Drivers:
             self.kernel.umount(fstype, mountpoint)
         return Outcome.DONE
 
-    def unload_module(self, name: str, before: baseline.Baseline) -> Outcome:
-        module = self.kernel.module(name)
-        if module is None or before.had_module(name):
-            return Outcome.ALREADY
-        if module.in_use:
-            self.system.probe(f"module {name} is in use; leaving it loaded")
-            return Outcome.ALREADY
-        @self.report.step(f'Unloading module "{name}"')
+    def unload_module(self, name: str) -> Outcome:
+        """Unload a module this tool loaded, once nothing uses it.
+
+        Whether something still does is asked when the step is carried out:
+        the references a control daemon's open device or a removed configfs
+        item held go only then, and the plan cannot count every one of them.
+        A module `modprobe -r` already took along is no longer loaded then.
+        """
+        @self.report.step(f'Unloading module "{name}"', needed=lambda: self.unused(name))
         def _() -> None:
             self.kernel.remove_module(name)
-        return Outcome.DONE
+        return Outcome.DONE if self.unused(name) else Outcome.ALREADY
 
-    def release_configfs(self, before: baseline.Baseline) -> Outcome:
+    def unused(self, name: str) -> bool:
+        """Loaded, and neither another module nor anything else holds it."""
+        module = self.kernel.module(name)
+        if module is not None and module.in_use:
+            self.system.probe(f"module {name} is in use; leaving it loaded")
+        return module is not None and not module.in_use
+
+    def release_configfs(self, before: baseline.Baseline, unload: bool) -> Outcome:
         """Unmount and unload configfs unless someone else still uses it."""
         mountpoint = self.kernel.configfs_mountpoint()
         others = set(self.system.listdir(mountpoint)) - OWN_CONFIGFS_ENTRIES
@@ -290,7 +295,8 @@ class Drivers:
             self.system.probe(f"configfs is in use by {', '.join(sorted(others))}; keeping it")
             return Outcome.ALREADY
         outcomes = [self.unmount_filesystem("configfs", mountpoint, before)]
-        outcomes.append(self.unload_module("configfs", before))
+        if unload:
+            outcomes.append(self.unload_module("configfs"))
         return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
 
     # -- status --------------------------------------------------------------

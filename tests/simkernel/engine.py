@@ -278,7 +278,8 @@ class Kernel:
         if name == "ocfs2":
             return len(self.fstype_mounts("ocfs2"))
         if name == "ocfs2_nodemanager":
-            return len(self.configfs_items())
+            # configfs's mkdir pins the subsystem's module and the item's: o2nm twice.
+            return 2 * len(self.configfs_items())
         return 0
 
     def refcount(self, name: str) -> int:
