@@ -95,7 +95,7 @@ class Kernel:
         gone = self.system.overlay.removed_modules
         unmounted = [mount.fstype for mount in self._all_mounts()
                      if mount.mountpoint in self._planned_unmounts()]
-        items = sum(1 for path in self.system.overlay.removed_dirs if "/cluster/" in path)
+        items = sum(1 for path in self.system.overlay.removed_paths if "/cluster/" in path)
         planned = {}
         for name, module in modules.items():
             if name in gone:

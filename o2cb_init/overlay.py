@@ -21,8 +21,8 @@ def _under(path: str, directory: str) -> bool:
 @dataclass
 class PlannedState:
     created_dirs: set[str] = field(default_factory=set)
-    values: dict[str, str] = field(default_factory=dict)  # attribute files written
-    removed_dirs: set[str] = field(default_factory=set)
+    values: dict[str, str] = field(default_factory=dict)  # files and attributes written
+    removed_paths: set[str] = field(default_factory=set)
     loaded_modules: set[str] = field(default_factory=set)
     removed_modules: set[str] = field(default_factory=set)
     mounted: dict[str, str] = field(default_factory=dict)  # mount point -> fstype
@@ -31,7 +31,7 @@ class PlannedState:
     stopped: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return any((self.created_dirs, self.values, self.removed_dirs, self.loaded_modules,
+        return any((self.created_dirs, self.values, self.removed_paths, self.loaded_modules,
                     self.removed_modules, self.mounted, self.unmounted, self.started,
                     self.stopped))
 
@@ -39,7 +39,7 @@ class PlannedState:
 
     def is_away(self, path: str) -> bool:
         """Under a directory the plan removed (and did not make again)."""
-        return any(_under(path, gone) for gone in self.removed_dirs) and not self.is_made(path)
+        return any(_under(path, gone) for gone in self.removed_paths) and not self.is_made(path)
 
     def is_made(self, path: str) -> bool:
         return path in self.created_dirs or path in self.values
@@ -56,11 +56,11 @@ class PlannedState:
         """The path is gone, with everything under it."""
         self.created_dirs = {made for made in self.created_dirs if not _under(made, path)}
         self.values = {made: v for made, v in self.values.items() if not _under(made, path)}
-        self.removed_dirs.add(path)
+        self.removed_paths.add(path)
 
     def _restore(self, path: str) -> None:
         """A path made again: neither it nor the directories above it are gone."""
-        self.removed_dirs = {gone for gone in self.removed_dirs if not _under(path, gone)}
+        self.removed_paths = {gone for gone in self.removed_paths if not _under(path, gone)}
 
     def children(self, directory: str) -> set[str]:
         """Names the plan made directly in ``directory``."""
