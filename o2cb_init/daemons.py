@@ -77,7 +77,7 @@ class Daemon:
     # reaches for a program of the host it runs on.
     search_path: bool = True
     # What the daemon itself undoes when it stops (o2cb_controld removes the
-    # cluster it built), entered in a dry run's overlay with the stop.
+    # cluster it built), entered in the plan's overlay with the stop.
     stop_leaves: Callable[[], None] | None = None
     _path: str | None = field(default=None, init=False, repr=False)
 
@@ -139,7 +139,7 @@ class Daemon:
         return running_pids(os.path.realpath(path))
 
     def is_running(self) -> bool:
-        """Running, or started by the plan of a dry run (which has no process to show)."""
+        """Running, or started by the plan being built (which has no process to show)."""
         return bool(self.pids()) or self.locate() in self.system.overlay.started
 
     # -- start ---------------------------------------------------------------
@@ -147,7 +147,7 @@ class Daemon:
     def launch(self) -> subprocess.Popen[bytes] | None:
         """Start the program detached (own session, no terminal, cwd /) and return.
 
-        Nothing waits for it here; None in a dry run, which only plans it.
+        Nothing waits for it here; None while planning, which only enters it.
         Raises DaemonError when it is not installed or cannot be executed.
         """
         path = self.locate()

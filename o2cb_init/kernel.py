@@ -4,9 +4,9 @@ Whether a driver is there is read from /proc/filesystems, /proc/modules and
 sysfs, never assumed: the same probes serve modules, built-in drivers, the
 ocfs2 1.2 drivers and 2007-era heartbeat-mode kernels.
 
-Every answer includes the system's overlay (overlay.py), so a dry run sees
-the modules and mounts it planned; each change says here what it leaves
-(`leaves=`), which only a dry run enters there.
+Every answer includes the system's overlay (overlay.py), so a plan sees
+the modules and mounts it loads and mounts; each change says here what it
+leaves (`leaves=`), which only planning enters there.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""What a dry run's planned changes would leave: the machine as the plan sees it.
+"""What a plan's changes would leave: the machine as the plan sees it.
 
-A dry run makes no change, yet its later steps must be planned as a real
-run would make them: after a planned `modprobe` the module counts as
-loaded, after a planned `rmdir` the directory counts as gone.  System
-answers every question about paths (exists, is_dir, listdir, attribute
-values) through this overlay, and the kernel model asks it which modules
-and mounts the plan loaded, removed, mounted or unmounted.  A real run
-never fills it, so there it changes no answer.
+While a verb is planned no change is made, yet its later steps must be
+planned as the earlier ones will leave the machine: after a planned
+`modprobe` the module counts as loaded, after a planned `rmdir` the
+directory counts as gone.  System answers every question about paths
+(exists, is_dir, listdir, attribute and file values) through this
+overlay, and the kernel model asks it which modules and mounts the plan
+loaded, removed, mounted or unmounted.  It is emptied before the plan is
+carried out, so there it changes no answer.
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ class System:
 
     def changes(self, action: str, leaves: Callable[[], None] | None = None) -> bool:
         """Record a change made without a command (a signal, a daemon started);
-        True when it should really be made.  In a dry run ``leaves`` enters in
+        True when it should really be made.  While planning ``leaves`` enters in
         the overlay what the change would leave."""
         if self._plan(action):
             return True

@@ -282,7 +282,7 @@ class O2nmCluster:
         """Whether the kernel has this attribute: it shows one, or its driver family has it.
 
         ocfs2 1.2 clusters have no timeouts, the later families have them all;
-        the family answers for a cluster that a dry run only planned.
+        the family answers for a cluster that is only planned yet.
         """
         return self.system.exists(attribute) or self.kernel.generation() is not Generation.LEGACY
 

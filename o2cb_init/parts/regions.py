@@ -45,7 +45,7 @@ class HeartbeatRegions:
         """Give the kernel the layout's heartbeat mode, before any region exists."""
         wanted = layout.heartbeat_mode
         current = target.heartbeat.read("mode")
-        planned_cluster = self.system.overlay.is_made(target.path)  # only in a dry run's plan
+        planned_cluster = self.system.overlay.is_made(target.path)  # only while planning
         if current is None and not planned_cluster:
             if wanted == GLOBAL:
                 raise StepError(

@@ -132,7 +132,7 @@ class UserdlmDomains:
     def _end(self, holders: list[Holder]) -> None:
         holders = [holder for holder in holders if self.system.changes(f"send SIGTERM to {holder}")]
         if not holders:
-            return  # a dry run
+            return  # planning: the signals are sent when the step is carried out
         remaining = _signal_and_wait([h.process for h in holders], signal.SIGTERM, self.system)
         if remaining:
             remaining = _signal_and_wait(remaining, signal.SIGKILL, self.system)
