@@ -81,12 +81,10 @@ class System:
         The step's code runs now in planning mode; what it raises is the
         step's foreseen outcome and ends the planning.  A step with a
         ``needed`` condition that the planned state does not meet is kept,
-        unplanned, for its condition to be asked again when carried out.  Within another step's
-        code (a step made of smaller ones), it is part of that step.
+        unplanned, for its condition to be asked again when carried out.
+        Only between steps of a part being built (report.step sees to it).
         """
-        if self.open_step is not None or self.building is None:
-            carry_out()
-            return
+        assert self.building is not None and self.open_step is None
         step = Step(title, carry_out, needed=needed)
         self.building.steps.append(step)
         if needed is not None and not needed():

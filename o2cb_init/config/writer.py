@@ -11,7 +11,7 @@ put in place atomically by System.replace_file.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..errors import O2cbError, StepError
@@ -119,17 +119,7 @@ def save_reported(
     reporter: Reporter | None = None,
 ) -> bool:
     """save() as the step `Writing O2CB configuration: OK` (or Failed + reason)."""
-    reporter = reporter or Reporter(system)
-    wrote = False
-
-    @reporter.step(WRITE_TITLE)
-    def _() -> None:
-        nonlocal wrote
-        try:
-            wrote = save(system, settings, path)
-        except O2cbError as error:
-            raise StepError(error.message) from None
-    return wrote
+    return _write_reported(reporter or Reporter(system), lambda: save(system, settings, path))
 
 
 def set_enabled(
@@ -150,14 +140,19 @@ def set_enabled(
         document = read(system, path)
         if _same("O2CB_ENABLED", document.get("O2CB_ENABLED"), value):
             return False
-    reporter = reporter or Reporter(system)
+    return _write_reported(reporter or Reporter(system),
+                           lambda: update(system, path, {"O2CB_ENABLED": value}))
+
+
+def _write_reported(reporter: Reporter, write: Callable[[], bool]) -> bool:
+    """``write`` as the step `Writing O2CB configuration`; whether it wrote."""
     wrote = False
 
     @reporter.step(WRITE_TITLE)
     def _() -> None:
         nonlocal wrote
         try:
-            wrote = update(system, path, {"O2CB_ENABLED": value})
+            wrote = write()
         except O2cbError as error:
             raise StepError(error.message) from None
     return wrote
