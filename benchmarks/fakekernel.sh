@@ -131,16 +131,39 @@ mountpoint_of() {  # the mount point as the kernel lists it: below the root
 }
 
 read -r L < "$S/loaded"
+show_depends() {  # show_depends MODULE: what `modprobe --show-depends` prints
+    local m=$1 d ds
+    deps "$m" || return 1
+    ds=$D
+    for d in $ds; do show_depends "$d"; done
+    case " $SHOWN " in *" $m "*) ;; *)
+        SHOWN="$SHOWN $m"
+        echo "insmod /lib/modules/fake/kernel/fs/$m.ko " ;;
+    esac
+}
+
 case ${0##*/} in
 modprobe)
-    unload=
+    unload= show= names=
     for arg; do
         case $arg in
             -r|-rs|-sr|--remove) unload=1 ;;
+            --show-depends) show=1 ;;
             -*) ;;
-            *) name=$arg ;;
+            *) name=$arg names="$names $arg" ;;
         esac
     done
+    if [ -n "$show" ]; then
+        rc=0
+        for name in $names; do
+            SHOWN=
+            if ! show_depends "$name"; then
+                echo "modprobe: WARNING: Module $name not found in directory /lib/modules/fake" >&2
+                rc=1
+            fi
+        done
+        exit "$rc"
+    fi
     if [ -n "$unload" ]; then remove "$name" first; else load "$name"; fi
     echo "$L" > "$S/loaded"
     render_modules ;;

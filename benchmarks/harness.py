@@ -360,9 +360,28 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
 
+VERSIONS = (
+    "import importlib.metadata as m, platform, sys; print(sys.executable,"
+    " platform.python_version(), *(f'{n} {m.version(n)}' for n in"
+    " ('click', 'configobj', 'psutil')))"
+)
+
+
+def interpreter_line() -> str:
+    """The interpreter ours runs on, and the versions of its three dependencies."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-I", "-c", VERSIONS], capture_output=True,
+                          text=True, check=False)
+    words = (done.stdout or done.stderr).split()
+    return "interpreter: " + " ".join(words[:2]) + "; " + ", ".join(
+        " ".join(words[i:i + 2]) for i in range(2, len(words), 2))
+
+
 def report_lines(results: list[CaseResult], rounds: int) -> list[str]:
     load = load_average()
     lines = [
+        interpreter_line(),
         f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
         f"   ({os.cpu_count()} CPUs, {rounds} rounds, ours and reference interleaved)",
     ]

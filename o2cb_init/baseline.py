@@ -16,7 +16,7 @@ from .kernel import Kernel
 from .system import System
 
 if TYPE_CHECKING:
-    from .report import Reporter
+    from .stacks.base import Steps
 
 BASELINE_FILE = "/run/o2cb/baseline.json"
 
@@ -33,7 +33,7 @@ class Baseline:
         return mountpoint in self.mountpoints
 
 
-def record(system: System, kernel: Kernel, report: Reporter, mountpoints: list[str]) -> None:
+def record(system: System, kernel: Kernel, steps: Steps, mountpoints: list[str]) -> None:
     """Remember the current state unless a record from an earlier load exists.
 
     The state is read now, while the verb is planned, before any change.
@@ -47,8 +47,7 @@ def record(system: System, kernel: Kernel, report: Reporter, mountpoints: list[s
         "mountpoints": sorted(m for m in mountpoints if kernel.mounted_fstype(m)),
     }
 
-    @report.step(None)
-    def _() -> None:
+    def write_record() -> None:
         try:
             system.mkdir("/run/o2cb", parents=True)
             system.replace_file(BASELINE_FILE, json.dumps(state, indent=1) + "\n")
@@ -56,6 +55,8 @@ def record(system: System, kernel: Kernel, report: Reporter, mountpoints: list[s
         except OSError as error:
             # Without a record, unload falls back to removing every unused driver.
             system.probe(f"cannot record the baseline in {BASELINE_FILE}: {error.strerror}")
+
+    steps.add(None, write_record)
 
 
 def read(system: System) -> Baseline:

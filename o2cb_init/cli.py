@@ -42,9 +42,9 @@ class Session:
             from .observed import observed_settings
 
             path = self.config_path or config.locate(self.system)
-            return Context(self.system, observed_settings(self.system, path),
-                           Reporter(self.system), observed=True)
-        return Context(self.system, settings, Reporter(self.system))
+            return Context(self.system, observed_settings(self.system, path), Reporter(),
+                           observed=True)
+        return Context(self.system, settings, Reporter())
 
     def require_root(self, verb: str) -> None:
         """Changing the real machine needs root; a --root tree does not."""

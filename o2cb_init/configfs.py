@@ -1,6 +1,6 @@
 """The o2cb node manager (o2nm) objects in configfs, one class per object.
 
-Layout (KERNEL.md)::
+Layout (doc/kernel.md)::
 
     cluster/NAME/                 idle_timeout_ms keepalive_delay_ms reconnect_delay_ms
     cluster/NAME/heartbeat/       dead_threshold mode
@@ -15,6 +15,9 @@ from .errors import InvalidValueError, StepError
 from .system import System
 
 O2NM_MAX_NAME_LEN = 64  # o2nm's limit for a node or cluster item name
+# What a new cluster shows before anything is written.
+NEW_CLUSTER_IDLE_TIMEOUT_MS = 30000
+NEW_CLUSTER_KEEPALIVE_DELAY_MS = 2000
 
 
 def check_name(kind: str, name: str) -> str:
@@ -188,16 +191,19 @@ class Cluster(ConfigfsObject):
     def set_network_timeouts(self, idle_ms: int, keepalive_ms: int, reconnect_ms: int) -> None:
         """Write the timeouts in an order the kernel accepts.
 
-        keepalive must stay below idle at every moment, so when the idle
-        timeout shrinks the keepalive goes first, otherwise idle goes first.
+        keepalive must stay below idle at every moment.  The idle timeout goes
+        first unless it would fall to the current keepalive delay or below it;
+        then the new keepalive, below the new idle timeout and so below the
+        current one, goes first.
         """
-        current_idle = self.read_int("idle_timeout_ms") or 0
-        if idle_ms < current_idle:
-            self.write("keepalive_delay_ms", keepalive_ms)
+        # A cluster that a daemon has yet to make will show the kernel's default.
+        current = self.read_int("keepalive_delay_ms") or NEW_CLUSTER_KEEPALIVE_DELAY_MS
+        if idle_ms > current:
             self.write("idle_timeout_ms", idle_ms)
+            self.write("keepalive_delay_ms", keepalive_ms)
         else:
-            self.write("idle_timeout_ms", idle_ms)
             self.write("keepalive_delay_ms", keepalive_ms)
+            self.write("idle_timeout_ms", idle_ms)
         self.write("reconnect_delay_ms", reconnect_ms)
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .changes import SIGNAL, START, Change
 from .system import System
 
 if TYPE_CHECKING:
@@ -76,9 +77,6 @@ class Daemon:
     # False: only /sbin and /usr/sbin under the root, so a --root tree never
     # reaches for a program of the host it runs on.
     search_path: bool = True
-    # What the daemon itself undoes when it stops (o2cb_controld removes the
-    # cluster it built), entered in the plan's overlay with the stop.
-    stop_leaves: Callable[[], None] | None = None
     _path: str | None = field(default=None, init=False, repr=False)
 
     # -- where it is ---------------------------------------------------------
@@ -99,8 +97,8 @@ class Daemon:
     def _find(self, program: str) -> str | None:
         for directory in DAEMON_DIRS:
             path = self.system.path(f"{directory}/{program}")
-            if path.is_file() and os.access(path, os.X_OK):
-                return str(path)
+            if os.path.isfile(path) and os.access(path, os.X_OK):
+                return path
         return self.system.which(program) if self.search_path else None
 
     @property
@@ -117,7 +115,7 @@ class Daemon:
         it cannot stand for a process that took over a pid in between.
         """
         path = self.locate()
-        if path is None or path in self.system.overlay.stopped:
+        if path is None or self.system.planned_daemon(path) is False:
             return []
         import psutil
 
@@ -134,13 +132,14 @@ class Daemon:
     def pids(self) -> list[int]:
         """Pids of the live processes running this daemon's program (zombies are not alive)."""
         path = self.locate()
-        if path is None or path in self.system.overlay.stopped:
+        if path is None or self.system.planned_daemon(path) is False:
             return []
         return running_pids(os.path.realpath(path))
 
     def is_running(self) -> bool:
         """Running, or started by the plan being built (which has no process to show)."""
-        return bool(self.pids()) or self.locate() in self.system.overlay.started
+        path = self.locate()
+        return bool(self.pids()) or (path is not None and self.system.planned_daemon(path) is True)
 
     # -- start ---------------------------------------------------------------
 
@@ -153,7 +152,7 @@ class Daemon:
         path = self.locate()
         if path is None:
             raise DaemonError(f"{self.name} is not installed")
-        if not self.system.changes(f"start {path}", lambda: self.system.overlay.start(path)):
+        if self.system.make(Change(START, path)) is not None:
             return None
         import subprocess
 
@@ -242,12 +241,12 @@ class Daemon:
             return []
         pids = sorted(process.pid for process in processes)
         action = f"send SIGTERM to {self.label} (pid {_pids(pids)})"
-        if not self.system.changes(action, self._stopped):
+        if self.system.make(Change(SIGNAL, self.locate() or self.name, text=action)) is not None:
             return pids
-        remaining = self._signal_and_wait(processes, signal.SIGTERM)
+        remaining = signal_and_wait(processes, signal.SIGTERM, self.system, self.timeout)
         if remaining and force:
             self.system.probe(f"{self.label} ignored SIGTERM; sending SIGKILL")
-            remaining = self._signal_and_wait(remaining, signal.SIGKILL)
+            remaining = signal_and_wait(remaining, signal.SIGKILL, self.system, self.timeout)
         if remaining:
             still = sorted(process.pid for process in remaining)
             hint = "" if force else "; force-offline sends SIGKILL"
@@ -256,47 +255,35 @@ class Daemon:
             )
         return pids
 
-    def _stopped(self) -> None:
-        """What a stop leaves: the daemon gone, and what it takes along."""
-        self.system.overlay.stop(self.locate() or self.name)
-        if self.stop_leaves is not None:
-            self.stop_leaves()
 
-    def _signal_and_wait(
-        self, processes: list[psutil.Process], signum: signal.Signals
-    ) -> list[psutil.Process]:
-        import psutil
+def signal_and_wait(processes: list[psutil.Process], signum: signal.Signals, system: System,
+                    timeout: float) -> list[psutil.Process]:
+    """Send ``signum`` to each process and wait up to ``timeout`` s for them to go;
+    the ones still there.  psutil refuses to signal a pid that was reused."""
+    import psutil
 
-        for process in processes:
-            self.system.probe(f"sending {signum.name} to {self.label} pid {process.pid}")
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.send_signal(signum)  # refuses when the pid was reused
-        deadline = time.monotonic() + self.timeout
-        remaining = processes
-        pause = FIRST_POLL
-        while remaining and time.monotonic() < deadline:
-            time.sleep(pause)
-            pause = min(pause * 2, POLL_INTERVAL)
-            remaining = [process for process in remaining if _alive(process)]
-        return remaining
+    for process in processes:
+        system.probe(f"sending {signum.name} to pid {process.pid}")
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            process.send_signal(signum)
+    deadline = time.monotonic() + timeout
+    remaining = processes
+    pause = FIRST_POLL
+    while remaining and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, POLL_INTERVAL)
+        remaining = [process for process in remaining if _alive(process)]
+    return remaining
 
 
 def _alive(process: psutil.Process) -> bool:
+    """A zombie holds nothing: it counts as gone (its parent reaps it, maybe later)."""
     import psutil
 
     try:
-        if process.status() == psutil.STATUS_ZOMBIE:
-            _reap(process.pid)
-            return False
-        return process.is_running()
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def _reap(pid: int) -> None:
-    """Collect a child of ours that has exited (started in this same process)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def running_pids(target: str) -> list[int]:

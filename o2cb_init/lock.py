@@ -69,7 +69,7 @@ def exclusive(system: System, verb: str, timeout: float | None = None) -> Iterat
     limit = lock_timeout() if timeout is None else timeout
     directory = system.path(LOCK_DIR)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        os.makedirs(directory, exist_ok=True)
         fd = os.open(system.path(LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as error:
         raise O2cbError(f"{verb}: cannot open the lock {LOCK_FILE}: {error.strerror}") from None

@@ -1,93 +1,81 @@
-"""What a plan's changes would leave: the machine as the plan sees it.
+"""The planned state: the machine as a plan's earlier changes will leave it.
 
 While a verb is planned no change is made, yet its later steps must be
-planned as the earlier ones will leave the machine: after a planned
-`modprobe` the module counts as loaded, after a planned `rmdir` the
-directory counts as gone.  System answers every question about paths
-(exists, is_dir, listdir, attribute and file values) through this
-overlay, and the kernel model asks it which modules and mounts the plan
-loaded, removed, mounted or unmounted.  It is emptied before the plan is
-carried out, so there it changes no answer.
+planned as the earlier ones will leave the machine.  System answers every
+read (exists, is_dir, listdir, file and attribute values) through this
+overlay: directories made and removed, files written, whether a daemon was
+started or stopped.  Only the kernel model (model.py) writes to it: it
+knows what each change leaves, /proc/modules and /proc/mounts included.
+Lookups are by path, so a plan of many nodes costs no more per node than
+one of two.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0]
 
 
-def _under(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(f"{directory}/")
-
-
-@dataclass
 class PlannedState:
-    created_dirs: set[str] = field(default_factory=set)
-    values: dict[str, str] = field(default_factory=dict)  # files and attributes written
-    removed_paths: set[str] = field(default_factory=set)
-    loaded_modules: set[str] = field(default_factory=set)
-    removed_modules: set[str] = field(default_factory=set)
-    mounted: dict[str, str] = field(default_factory=dict)  # mount point -> fstype
-    unmounted: set[str] = field(default_factory=set)
-    started: set[str] = field(default_factory=set)  # daemon programs
-    stopped: set[str] = field(default_factory=set)
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}  # files and attributes written
+        self.created_dirs: set[str] = set()
+        self.removed: set[str] = set()  # removed paths: everything under them is gone
+        self._children: dict[str, set[str]] = {}  # directory -> names made in it
+        self.started: set[str] = set()  # daemon programs
+        self.stopped: set[str] = set()
 
     def __bool__(self) -> bool:
-        return any((self.created_dirs, self.values, self.removed_paths, self.loaded_modules,
-                    self.removed_modules, self.mounted, self.unmounted, self.started,
-                    self.stopped))
+        return bool(self.values or self.created_dirs or self.removed or self.started
+                    or self.stopped)
 
-    # -- paths ---------------------------------------------------------------
-
-    def is_away(self, path: str) -> bool:
-        """Under a directory the plan removed (and did not make again)."""
-        return any(_under(path, gone) for gone in self.removed_paths) and not self.is_made(path)
+    # -- reads -----------------------------------------------------------------
 
     def is_made(self, path: str) -> bool:
         return path in self.created_dirs or path in self.values
 
+    def is_away(self, path: str) -> bool:
+        """Under a removed path, and not made again since."""
+        if not self.removed or self.is_made(path):
+            return False
+        probe = path
+        while probe:
+            if probe in self.removed:
+                return True
+            probe = _parent(probe)
+        return False
+
+    def children(self, directory: str) -> set[str]:
+        """Names made directly in ``directory``."""
+        return self._children.get(directory, set())
+
+    # -- what the model enters -------------------------------------------------
+
     def make_dir(self, path: str) -> None:
-        self._restore(path)
+        self._made(path)
         self.created_dirs.add(path)
 
     def write(self, path: str, value: str) -> None:
-        self._restore(path)
+        self._made(path)
         self.values[path] = value
 
     def remove(self, path: str) -> None:
         """The path is gone, with everything under it."""
-        self.created_dirs = {made for made in self.created_dirs if not _under(made, path)}
-        self.values = {made: v for made, v in self.values.items() if not _under(made, path)}
-        self.removed_paths.add(path)
+        for made in [p for p in (*self.created_dirs, *self.values) if _under(p, path)]:
+            self.created_dirs.discard(made)
+            self.values.pop(made, None)
+            self._children.get(_parent(made), set()).discard(made.rsplit("/", 1)[-1])
+        self.removed.add(path)
 
-    def _restore(self, path: str) -> None:
-        """A path made again: neither it nor the directories above it are gone."""
-        self.removed_paths = {gone for gone in self.removed_paths if not _under(path, gone)}
-
-    def children(self, directory: str) -> set[str]:
-        """Names the plan made directly in ``directory``."""
-        made = self.created_dirs | set(self.values)
-        return {path.rsplit("/", 1)[-1] for path in made
-                if path.rsplit("/", 1)[0] == directory}
-
-    # -- modules and mounts ----------------------------------------------------
-
-    def load(self, modules: set[str]) -> None:
-        self.loaded_modules |= modules
-        self.removed_modules -= modules
-
-    def remove_module(self, name: str) -> None:
-        self.loaded_modules.discard(name)
-        self.removed_modules.add(name)
-
-    def mount(self, mountpoint: str, fstype: str) -> None:
-        self.unmounted.discard(mountpoint)
-        self.mounted[mountpoint] = fstype
-
-    def umount(self, mountpoint: str) -> None:
-        self.mounted.pop(mountpoint, None)
-        self.unmounted.add(mountpoint)
-
-    # -- daemons ---------------------------------------------------------------
+    def _made(self, path: str) -> None:
+        """A path made (again): neither it nor the directories above it are gone."""
+        if self.removed:
+            probe = path
+            while probe:
+                self.removed.discard(probe)
+                probe = _parent(probe)
+        self._children.setdefault(_parent(path), set()).add(path.rsplit("/", 1)[-1])
 
     def start(self, program: str) -> None:
         self.stopped.discard(program)
@@ -96,3 +84,7 @@ class PlannedState:
     def stop(self, program: str) -> None:
         self.started.discard(program)
         self.stopped.add(program)
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(f"{directory}/")

@@ -1,10 +1,8 @@
 """The init verbs as plans of stack operations.
 
 start = load + online, stop = offline + unload, as the reference script
-composes them.  Each verb that changes the machine is first planned: its
-stack operations run in planning mode, reading the machine once and
-entering each change in a step (plan.py).  A dry run prints that plan; a
-real run carries it out.  Each function returns the LSB exit code;
+composes them.  Each verb that changes the machine is planned, then
+carried out (plan.py says how).  Each function returns the LSB exit code;
 failures raise an O2cbError that the command line turns into one line and
 its exit code.
 
@@ -23,7 +21,6 @@ from typing import Any, TypeVar
 
 from . import lock
 from .errors import ExitCode, O2cbError
-from .plan import Part, Plan
 from .stacks import Stack, stack_for
 from .stacks.base import Context
 
@@ -49,29 +46,10 @@ def _locked(verb: Verb) -> Verb:
     return run  # type: ignore[return-value]
 
 
-def plan(context: Context, *parts: tuple[bool, Operations]) -> Plan:
-    """Plan each part's operations in turn; a failure ends the plan where it arises."""
-    system = context.system
-    built = Plan()
-    try:
-        for all_or_nothing, operations in parts:
-            part = Part(all_or_nothing)
-            built.parts.append(part)
-            system.start_planning(part)
-            try:
-                operations()
-            except (O2cbError, OSError) as error:
-                if not part.steps or part.steps[-1].foreseen is not error:
-                    part.ending = error  # raised between steps
-                break
-    finally:
-        system.stop_planning()
-    return built
-
-
 def _carry_out(context: Context, *parts: tuple[bool, Operations]) -> int:
     """Plan the parts, then carry the plan out (a dry run shows it)."""
-    context.report.carry_out_plan(plan(context, *parts))
+    planner = context.planner
+    planner.carry_out(planner.plan(*parts))
     return ExitCode.OK
 
 

@@ -141,7 +141,7 @@ def system(tmp_path: Path) -> System:
 
 
 def put(system: System, data: bytes) -> Path:
-    real = system.path(CLUSTER_CONF)
+    real = Path(system.path(CLUSTER_CONF))
     real.parent.mkdir(parents=True, exist_ok=True)
     real.write_bytes(data)
     return real

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from o2cb_init import config
 from o2cb_init.config import ConfigFile, Settings
 from o2cb_init.errors import ConfigError, ExitCode, O2cbError, StepFailed
+from o2cb_init.plan import Planner
 from o2cb_init.report import Reporter
 from o2cb_init.system import System
 
@@ -34,7 +35,7 @@ def system(tmp_path: Path) -> System:
 
 
 def put(system: System, data: str | bytes, path: str = PATH) -> Path:
-    real = system.path(path)
+    real = Path(system.path(path))
     real.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         data = data.encode()
@@ -214,7 +215,7 @@ def test_shell_code_in_unknown_key_is_kept_unrun_through_a_write(
     put(system, f"{line}\nO2CB_ENABLED=false\n")
     assert config.load(system).enabled is False
     assert config.set_enabled(system, PATH, True) is True
-    assert system.path(PATH).read_text() == f"{line}\nO2CB_ENABLED=true\n"
+    assert Path(system.path(PATH)).read_text() == f"{line}\nO2CB_ENABLED=true\n"
     assert not marker.exists()
 
 
@@ -252,7 +253,7 @@ def test_protection_is_not_checked_under_another_root() -> None:
 
 
 def test_protection_refuses_a_fifo_even_under_another_root(system: System) -> None:
-    os.mkfifo(system.path(PATH))
+    os.mkfifo(Path(system.path(PATH)))
     with pytest.raises(ConfigError, match="not a regular file"):
         config.load(system)  # and it did not block on the fifo
 
@@ -281,7 +282,7 @@ def test_real_root_refuses_a_world_writable_file(tmp_path: Path) -> None:
 def test_enable_on_a_new_file_starts_from_the_sample(system: System) -> None:
     assert config.set_enabled(system, PATH, True) is True
     expected = config.sample_text().replace("#O2CB_ENABLED=false", "O2CB_ENABLED=true")
-    real = system.path(PATH)
+    real = Path(system.path(PATH))
     assert real.read_text() == expected
     assert stat.S_IMODE(real.stat().st_mode) == 0o644
     assert config.load(system) == Settings(PATH, enabled=True)
@@ -314,7 +315,7 @@ def test_enable_reports_the_write_like_the_reference(
     assert config.set_enabled(system, PATH, True) is True
     assert capsys.readouterr().out == "Writing O2CB configuration: OK\n"
     assert config.set_enabled(system, PATH, False) is True
-    assert system.path(PATH).read_text() == "O2CB_ENABLED=false\n"
+    assert Path(system.path(PATH)).read_text() == "O2CB_ENABLED=false\n"
 
 
 EDITED_BEFORE = """\
@@ -351,7 +352,7 @@ def test_save_edits_only_changed_lines(system: System) -> None:
     changed = Settings(PATH, enabled=True, stack="pcmk", idle_timeout_ms=45000)
     assert config.save(system, changed) is True
     idle = config.OPTION_BY_KEY["O2CB_IDLE_TIMEOUT_MS"].description
-    assert system.path(PATH).read_text() == EDITED_AFTER.format(idle=idle)
+    assert Path(system.path(PATH)).read_text() == EDITED_AFTER.format(idle=idle)
     assert config.load(system) == changed
     assert config.save(system, changed) is False
     assert settings.enabled is False
@@ -363,9 +364,10 @@ def test_dry_run_writes_nothing(system: System) -> None:
     shown = io.StringIO()
     wrote = []
 
-    @Reporter(dry, out=shown).step("Writing")
-    def _() -> None:
+    def write() -> None:
         wrote.append(config.update(dry, PATH, {"O2CB_ENABLED": "true"}))
+
+    Planner(dry, Reporter(out=shown)).add("Writing", write)
     assert wrote == [True]
     assert real.read_bytes() == b"O2CB_ENABLED=false\n"
     assert shown.getvalue() == f"Writing: dry run\n  would write {PATH}\n"
@@ -514,7 +516,7 @@ def test_read_modify_write_keeps_everything_else(
     before = config.read(system)
     expected_settings = config.load(system)
     wrote = config.update(system, PATH, changes)
-    after_text = system.path(PATH).read_text()
+    after_text = Path(system.path(PATH)).read_text()
     after = config.read(system)
 
     really_changed = {
@@ -570,7 +572,7 @@ def test_killed_writer_leaves_old_or_new_file_whole(tmp_path: Path) -> None:
         (padding + f"O2CB_ENABLED={value}\n").encode() for value in ("true", "false")
     }
     put(system, padding + "O2CB_ENABLED=false\n")
-    real = system.path(PATH)
+    real = Path(system.path(PATH))
     rng = random.Random(20240601)
     deadline = time.monotonic() + 12
     kills = 0

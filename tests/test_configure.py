@@ -81,7 +81,7 @@ def invoke(obj: object, args: list[str], answers: list[str] | None = None) -> Re
 
 
 def written(obj: Obj) -> str:
-    return obj.system.path(PATH).read_text()
+    return Path(obj.system.path(PATH)).read_text()
 
 
 def expected_file(**values: str) -> str:
@@ -153,7 +153,7 @@ SITE_KEY=kept
 
 
 def test_enter_keeps_current_values_and_file_untouched(obj: Obj) -> None:
-    real = obj.system.path(PATH)
+    real = Path(obj.system.path(PATH))
     real.write_text(EXISTING)
     inode = real.stat().st_ino
     result = invoke(obj, [], [""] * 7)
@@ -173,7 +173,7 @@ def test_enter_keeps_current_values_and_file_untouched(obj: Obj) -> None:
 
 
 def test_changes_edit_only_their_lines_and_none_clears(obj: Obj) -> None:
-    obj.system.path(PATH).write_text(EXISTING)
+    Path(obj.system.path(PATH)).write_text(EXISTING)
     result = invoke(obj, [], ["n", "", "none", "", "", "", "2000"])
     assert result.exit_code == 0, result.output
     assert written(obj) == (
@@ -227,7 +227,7 @@ def test_keepalive_must_stay_below_the_new_idle_timeout(obj: Obj) -> None:
 
 
 def test_current_keepalive_kept_by_enter_is_checked_too(obj: Obj) -> None:
-    obj.system.path(PATH).write_text("O2CB_KEEPALIVE_DELAY_MS=9000\n")
+    Path(obj.system.path(PATH)).write_text("O2CB_KEEPALIVE_DELAY_MS=9000\n")
     result = invoke(obj, [], ["", "", "", "", "8000", "", "7000", ""])
     assert result.exit_code == 0, result.output
     assert "(9000) must be less than the network idle timeout in ms (8000)" in result.stderr
@@ -239,12 +239,12 @@ def test_end_of_input_aborts_and_writes_nothing(obj: Obj, answered: int) -> None
     result = invoke(obj, [], ["y", "pcmk", "web1", "61", "60000", "5000"][:answered])
     assert result.exit_code == 1
     assert "configure aborted: nothing was written" in result.stderr
-    assert not obj.system.path(PATH).exists()
+    assert not Path(obj.system.path(PATH)).exists()
     assert obj.applied == []
 
 
 def test_end_of_input_leaves_existing_file_byte_for_byte(obj: Obj) -> None:
-    real = obj.system.path(PATH)
+    real = Path(obj.system.path(PATH))
     real.write_text(EXISTING)
     result = invoke(obj, [], ["n", "o2cb", "none"])
     assert result.exit_code == 1
@@ -265,7 +265,7 @@ def test_ctrl_c_aborts_and_writes_nothing(obj: Obj, monkeypatch: pytest.MonkeyPa
     result = invoke(obj, [], [])
     assert result.exit_code == 1
     assert "configure aborted" in result.stderr
-    assert not obj.system.path(PATH).exists()
+    assert not Path(obj.system.path(PATH)).exists()
     assert obj.applied == []
 
 
@@ -310,7 +310,7 @@ def test_real_sigint_while_waiting_for_an_answer(obj: Obj, tmp_path: Path) -> No
     process.stdin.close()
     process.stdout.close()
     process.stderr.close()
-    assert not obj.system.path(PATH).exists()
+    assert not Path(obj.system.path(PATH)).exists()
 
 
 # -- options ----------------------------------------------------------------------------
@@ -339,7 +339,7 @@ def test_non_interactive_options_ask_nothing(obj: Obj) -> None:
 
 
 def test_non_interactive_keeps_unanswered_values(obj: Obj) -> None:
-    obj.system.path(PATH).write_text(EXISTING)
+    Path(obj.system.path(PATH)).write_text(EXISTING)
     result = invoke(obj, ["--non-interactive", "--disable", "--cluster", "none"])
     assert result.exit_code == 0, result.output
     assert written(obj) == EXISTING.replace("ENABLED=true", "ENABLED=false").replace(
@@ -382,7 +382,7 @@ def test_invalid_option_is_a_usage_error(obj: Obj, args: list[str], reason: str)
     assert result.exit_code == 2
     assert reason in result.stderr
     assert result.stderr.startswith("o2cb: ")
-    assert not obj.system.path(PATH).exists()
+    assert not Path(obj.system.path(PATH)).exists()
     assert obj.applied == []
 
 
@@ -413,11 +413,11 @@ def test_without_apply_configure_only_writes(tmp_path: Path) -> None:
 
 def test_config_path_from_the_cli(obj: Obj) -> None:
     obj.config_path = "/srv/o2cb.conf"
-    obj.system.path("/srv").mkdir()
+    Path(obj.system.path("/srv")).mkdir()
     result = invoke(obj, ["-y", "--enable"])
     assert result.exit_code == 0, result.output
     assert config.load(obj.system, "/srv/o2cb.conf").enabled is True
-    assert not obj.system.path(PATH).exists()
+    assert not Path(obj.system.path(PATH)).exists()
 
 
 def test_write_failure_reports_failed_and_does_not_apply(tmp_path: Path) -> None:
@@ -430,7 +430,7 @@ def test_write_failure_reports_failed_and_does_not_apply(tmp_path: Path) -> None
 
 
 def test_unreadable_existing_file_is_not_configured(obj: Obj) -> None:
-    obj.system.path(PATH).write_text("this is not a config file\n")
+    Path(obj.system.path(PATH)).write_text("this is not a config file\n")
     result = invoke(obj, ["-y", "--enable"])
     assert result.exit_code == 6
     assert f"{PATH}:1: expected KEY=value" in result.stderr
@@ -438,7 +438,7 @@ def test_unreadable_existing_file_is_not_configured(obj: Obj) -> None:
 
 
 def test_invalid_value_is_repaired_with_a_warning(obj: Obj) -> None:
-    obj.system.path(PATH).write_text("O2CB_HEARTBEAT_THRESHOLD=3\nO2CB_ENABLED=true\n")
+    Path(obj.system.path(PATH)).write_text("O2CB_HEARTBEAT_THRESHOLD=3\nO2CB_ENABLED=true\n")
     result = invoke(obj, [], [""] * 7)
     assert result.exit_code == 0, result.output
     assert f"{PATH}:1: O2CB_HEARTBEAT_THRESHOLD" in result.stderr
@@ -459,4 +459,4 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     result = invoke(dry, ["-y", "--enable"])
     assert result.exit_code == 0, result.output
     assert result.stdout == f"Writing O2CB configuration: dry run\n  would write {PATH}\n"
-    assert not dry.system.path(PATH).exists()
+    assert not Path(dry.system.path(PATH)).exists()

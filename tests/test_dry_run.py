@@ -1,13 +1,17 @@
-"""--dry-run prints the plan a real run carries out: the same step titles.
+"""--dry-run prints the plan a real run carries out: the same steps, the same changes.
 
 A real run carries out the plan it builds first, so the titles can differ
 only where carrying it out fails where the plan foresaw success, or the
-other way round; what the plan predicts (overlay.py) is what is tested.
+other way round; what the plan predicts (model.py) is what is tested.
 
 For every verb that changes the machine and every starting state the
 simulated kernel can be put in, the titles of a dry run are those of the
-real run that follows it, their exit codes agree, and the dry run changes
-no file under the root.
+real run that follows it, their exit codes agree, the dry run changes no
+file under the root, and its "would" lines are the changes the real run
+plans.  Each step the real run carries out makes exactly the changes it
+planned (recorded by the seam, System.made), except the steps whose need
+is asked at their turn (ASKED_AT_THEIR_TURN): a plan cannot know for sure
+whether the kernel still holds a module, or what a killed daemon left.
 
 The states are enumerated, not listed: each kernel profile of the
 simulated kernel, o2cb and heartbeat2, each of the base states (nothing
@@ -37,6 +41,8 @@ from simkernel.engine import STATE_FILE
 from simkernel.engine import Kernel as EngineKernel
 from test_userspace_stacks import Bed, make_bed  # noqa: F401 (a fixture)
 
+from o2cb_init.plan import Plan, Planner, Step
+
 TITLE = re.compile(r"^(?P<title>.*): (?:OK|dry run|Failed)$")
 VERBS = ["start", "stop", "restart", "force-reload", "load", "unload", "online", "offline",
          "force-offline"]
@@ -47,8 +53,65 @@ STACKS = ["o2cb", "heartbeat2"]
 RUNS_ON = {"heartbeat2": ("hbmode2007",)}
 
 
+# The steps whose need is asked when they are carried out, by title.
+ASKED_AT_THEIR_TURN = ('Unloading module "', "Removing cluster ")
+
+
 def titles(stdout: str) -> list[str]:
     return [m.group("title") for line in stdout.splitlines() if (m := TITLE.match(line))]
+
+
+def woulds(stdout: str) -> list[str]:
+    return [line.removeprefix("  would ") for line in stdout.splitlines()
+            if line.startswith("  would ")]
+
+
+@dataclass
+class Carried:
+    """What one real run planned, and what each step it carried out changed."""
+
+    plans: list[Plan]
+    steps: list[tuple[Step, list[str]]]
+
+    def planned(self) -> list[str]:
+        return [change for plan in self.plans for step in plan.steps if step.expected
+                for change in step.changes]
+
+
+@pytest.fixture
+def carried(monkeypatch: pytest.MonkeyPatch) -> Carried:
+    """Records the real runs' plans, and the changes the seam made in each step."""
+    record = Carried([], [])
+    plan, carry_out = Planner.plan, Planner._carry_out
+
+    def planning(self: Planner, *parts: object) -> Plan:
+        built = plan(self, *parts)  # type: ignore[arg-type]
+        if not self.system.dry_run:
+            record.plans.append(built)
+        return built
+
+    def carrying_out(self: Planner, step: Step) -> None:
+        mark = len(self.system.made)
+        try:
+            carry_out(self, step)
+        finally:
+            if not self.system.dry_run and step.note is None:
+                record.steps.append((step, [str(c) for c in self.system.made[mark:]]))
+
+    monkeypatch.setattr(Planner, "plan", planning)
+    monkeypatch.setattr(Planner, "_carry_out", carrying_out)
+    return record
+
+
+def check_changes(dry_stdout: str, record: Carried) -> None:
+    """The dry run's would-lines are the real run's plan, and every step the real run
+    carried out made what it planned (but the steps asked at their turn)."""
+    assert woulds(dry_stdout) == record.planned(), (dry_stdout, record.planned())
+    for step, made in record.steps:
+        if step.needed is not None:
+            assert (step.title or "").startswith(ASKED_AT_THEIR_TURN), step.title
+            continue
+        assert made == step.changes, (step.title, step.changes, made)
 
 
 # -- the starting states ---------------------------------------------------------
@@ -158,6 +221,7 @@ def cases() -> Iterator[object]:
 @pytest.mark.parametrize(("start_id", "verb"), list(cases()))
 def test_dry_run_titles_are_the_real_run_titles(
     make_sim: Callable[..., SimKernel], built: Callable[[Start], Path], start_id: str, verb: str,
+    carried: Carried,
 ) -> None:
     start = STARTS[start_id]
     sim = make_sim(profile=start.profile)
@@ -169,6 +233,7 @@ def test_dry_run_titles_are_the_real_run_titles(
     real = o2cb(sim, verb)
     assert dry.exit_code == real.exit_code, (dry.stdout, dry.stderr, real.stdout, real.stderr)
     assert titles(dry.stdout) == titles(real.stdout), (dry.stdout, real.stdout)
+    check_changes(dry.stdout, carried)
 
 
 def test_every_kind_of_state_is_enumerated() -> None:
@@ -207,11 +272,14 @@ DAEMON_STATES = {"nothing-loaded": (), "drivers-loaded": ("load",), "online": ("
 @pytest.mark.parametrize("stack", DAEMON_STACKS)
 def test_dry_run_titles_with_control_daemons(
     make_bed: Callable[..., Bed], stack: str, state_name: str, verb: str,  # noqa: F811
+    carried: Carried,
 ) -> None:
     bed = make_bed(stack)
     for step in DAEMON_STATES[state_name]:
         assert bed.o2cb(step).exit_code == 0
     running = bed.running()
+    carried.plans.clear()
+    carried.steps.clear()
     before = files(bed.sim.root)
     dry = bed.o2cb("--dry-run", verb)
     assert files(bed.sim.root) == before, "the dry run changed the machine"
@@ -219,3 +287,4 @@ def test_dry_run_titles_with_control_daemons(
     real = bed.o2cb(verb)
     assert dry.exit_code == real.exit_code, (dry.text, real.text)
     assert titles(dry.stdout) == titles(real.stdout), (dry.stdout, real.stdout)
+    check_changes(dry.stdout, carried)

@@ -146,7 +146,7 @@ def test_every_stack_name_leads_to_the_stack_of_that_name(machine: SimKernel) ->
     system = System(root=str(machine.root))
     for name in stacks.STACKS:
         machine.write_config(CONFIG.replace("O2CB_STACK=o2cb", f"O2CB_STACK={name}"))
-        context = Context(system, load(system), Reporter(system))
+        context = Context(system, load(system), Reporter())
         assert stacks.stack_for(context).name == name
 
 

@@ -1,6 +1,6 @@
 """A verb is planned before anything changes; the same plan is shown or carried out.
 
-service.plan runs a verb's stack operations in planning mode: the machine
+The planner runs a verb's stack operations in planning mode: the machine
 is read, nothing under the root changes, and each change is entered in a
 titled step.  Carrying out that plan prints those titles and reaches the
 state; a refusal the probe finds is the step's foreseen outcome, and
@@ -17,9 +17,9 @@ import pytest
 from faultbed import CLUSTER, CONFIG, files, o2cb, prepare, state
 from simkernel import SimKernel
 
-from o2cb_init import config, service
+from o2cb_init import config
 from o2cb_init.errors import StepError, StepFailed
-from o2cb_init.plan import Part
+from o2cb_init.plan import Part, Planner
 from o2cb_init.report import Reporter
 from o2cb_init.stacks import stack_for
 from o2cb_init.stacks.base import Context
@@ -40,7 +40,7 @@ TITLE = re.compile(r"^(.*): (?:OK|Failed)$", re.MULTILINE)
 
 def context_for(sim: SimKernel, out: io.StringIO, dry_run: bool = False) -> Context:
     system = System(root=str(sim.root), dry_run=dry_run)
-    return Context(system, config.load(system, None), Reporter(system, out=out, err=out))
+    return Context(system, config.load(system, None), Reporter(out=out, err=out))
 
 
 def start_operations(context: Context) -> Callable[[], None]:
@@ -68,7 +68,7 @@ def test_planning_a_start_changes_nothing_and_carrying_it_out_starts(
     out = io.StringIO()
     context = context_for(configured, out)
 
-    plan = service.plan(context, (True, start_operations(context)))
+    plan = context.planner.plan((True, start_operations(context)))
 
     assert plan.titles() == START_TITLES
     assert state(configured) == before and files(configured.root) == tree
@@ -83,7 +83,7 @@ def test_planning_a_start_changes_nothing_and_carrying_it_out_starts(
     assert f"creating /sys/kernel/config/cluster/{CLUSTER}" in undos[
         f'Registering O2CB cluster "{CLUSTER}"']
 
-    context.report.carry_out_plan(plan)
+    context.planner.carry_out(plan)
 
     assert TITLE.findall(out.getvalue()) == START_TITLES
     assert "would" not in out.getvalue()
@@ -98,13 +98,13 @@ def test_a_refusal_is_foreseen_and_nothing_changes_before_it(configured: SimKern
     context = context_for(configured, out)
     stack = stack_for(context)
 
-    plan = service.plan(context, (False, lambda: stack.offline(CLUSTER)))
+    plan = context.planner.plan((False, lambda: stack.offline(CLUSTER)))
 
     assert plan.titles() == [f"Stopping O2CB cluster {CLUSTER}"]
     assert isinstance(plan.steps[-1].foreseen, StepError)
     assert state(configured) == before
     with pytest.raises(StepFailed):
-        context.report.carry_out_plan(plan)
+        context.planner.carry_out(plan)
     assert TITLE.findall(out.getvalue()) == [f"Stopping O2CB cluster {CLUSTER}"]
     assert state(configured) == before
     assert o2cb(configured, "status").exit_code == 0
@@ -113,9 +113,9 @@ def test_a_refusal_is_foreseen_and_nothing_changes_before_it(configured: SimKern
 def test_the_dry_run_shows_the_plan_a_real_run_carries_out(configured: SimKernel) -> None:
     shown, done = io.StringIO(), io.StringIO()
     dry = context_for(configured, shown, dry_run=True)
-    dry.report.carry_out_plan(service.plan(dry, (True, start_operations(dry))))
+    dry.planner.carry_out(dry.planner.plan((True, start_operations(dry))))
     real = context_for(configured, done)
-    real.report.carry_out_plan(service.plan(real, (True, start_operations(real))))
+    real.planner.carry_out(real.planner.plan((True, start_operations(real))))
 
     dry_titles = re.findall(r"^(.*): (?:OK|dry run)$", shown.getvalue(), re.MULTILINE)
     assert dry_titles == TITLE.findall(done.getvalue()) == START_TITLES
@@ -123,10 +123,11 @@ def test_the_dry_run_shows_the_plan_a_real_run_carries_out(configured: SimKernel
 
 def test_a_change_outside_a_step_is_refused_while_planning(configured: SimKernel) -> None:
     system = System(root=str(configured.root))
-    system.start_planning(Part(all_or_nothing=True))
+    planner = Planner(system, Reporter())
+    planner.building = Part(all_or_nothing=True)
     try:
         with pytest.raises(RuntimeError, match="outside a step"):
             system.mkdir("/run/o2cb")
     finally:
-        system.stop_planning()
+        planner.building = None
     assert not configured.path("/run/o2cb").exists()

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from simkernel import BIN_DIR, SimKernel
 
-from o2cb_init.plan import Step
+from o2cb_init.plan import Planner, Step
+from o2cb_init.report import Reporter
 from o2cb_init.system import System
 
 CONFIGFS = "/sys/kernel/config"
@@ -582,7 +583,7 @@ def test_dry_run_changes_nothing(sim: SimKernel) -> None:
     before = sim.snapshot()
     system = System(root=str(sim.root), dry_run=True)
     step = Step("changes", lambda: None)
-    system.open_step = step
+    Planner(system, Reporter()).open = step
     system.mkdir(CLUSTER)
     system.write_attribute("/sys/fs/ocfs2/cluster_stack", "toolong")
     assert step.changes == [

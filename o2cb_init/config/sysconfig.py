@@ -11,6 +11,7 @@ validated by schema.settings_from.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -150,7 +151,7 @@ def _scan_line(line: str, index: int, path: str) -> Entry | None:
 def locate(system: System) -> str:
     """Where the config lives, decided as the reference script decides it."""
     for candidate in (SYSCONFIG_PATH, DEFAULT_PATH):
-        if system.path(candidate).is_file():
+        if os.path.isfile(system.path(candidate)):
             return candidate
     return SYSCONFIG_PATH if system.is_dir("/etc/sysconfig") else DEFAULT_PATH
 
@@ -171,6 +172,6 @@ def current(system: System, path: str | None = None) -> tuple[Settings, list[str
     """The settings to start `configure` from: defaults when there is no file yet,
     defaults in place of invalid values (with the complaints)."""
     path = path or locate(system)
-    if not system.path(path).exists():
+    if not os.path.exists(system.path(path)):
         return Settings(path=path), []
     return read(system, path).settings(lenient=True)

@@ -10,12 +10,11 @@ put in place atomically by System.replace_file.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from ..errors import O2cbError, StepError
-from ..report import Reporter
 from ..system import System
 from .schema import OPTION_BY_KEY, OPTIONS, Settings, format_value, parse_value
 from .sysconfig import ConfigFile, Entry, locate, read
@@ -76,7 +75,7 @@ def update(system: System, path: str, changes: Mapping[str, str]) -> bool:
     from the sample with the changed keys uncommented.  The write is atomic:
     when it cannot happen the old file stays as it was and O2cbError says why.
     """
-    exists = system.path(path).exists()
+    exists = os.path.exists(system.path(path))
     document = read(system, path) if exists else new_document(path)
     changed = False
     for key, value in changes.items():
@@ -102,7 +101,7 @@ def write(system: System, path: str, text: str) -> None:
     except OSError as error:
         reason = error.strerror or str(error)
         if isinstance(error, FileNotFoundError):
-            reason = f"directory {Path(path).parent} does not exist"
+            reason = f"directory {os.path.dirname(path)} does not exist"
         raise O2cbError(f"Unable to write the driver configuration {path}: {reason}") from None
 
 
@@ -116,17 +115,15 @@ def save_reported(
     system: System,
     settings: Settings,
     path: str | None = None,
-    reporter: Reporter | None = None,
 ) -> bool:
     """save() as the step `Writing O2CB configuration: OK` (or Failed + reason)."""
-    return _write_reported(reporter or Reporter(system), lambda: save(system, settings, path))
+    return _write_reported(system, lambda: save(system, settings, path))
 
 
 def set_enabled(
     system: System,
     path: str | None,
     enabled: bool,
-    reporter: Reporter | None = None,
 ) -> bool:
     """`enable` / `disable`: set O2CB_ENABLED; True when the file changed.
 
@@ -136,25 +133,28 @@ def set_enabled(
     """
     path = path or locate(system)
     value = format_value(enabled)
-    if system.path(path).exists():
+    if os.path.exists(system.path(path)):
         document = read(system, path)
         if _same("O2CB_ENABLED", document.get("O2CB_ENABLED"), value):
             return False
-    return _write_reported(reporter or Reporter(system),
-                           lambda: update(system, path, {"O2CB_ENABLED": value}))
+    return _write_reported(system, lambda: update(system, path, {"O2CB_ENABLED": value}))
 
 
-def _write_reported(reporter: Reporter, write: Callable[[], bool]) -> bool:
+def _write_reported(system: System, write: Callable[[], bool]) -> bool:
     """``write`` as the step `Writing O2CB configuration`; whether it wrote."""
+    from ..plan import Planner
+    from ..report import Reporter
+
     wrote = False
 
-    @reporter.step(WRITE_TITLE)
-    def _() -> None:
+    def write_step() -> None:
         nonlocal wrote
         try:
             wrote = write()
         except O2cbError as error:
             raise StepError(error.message) from None
+
+    Planner(system, Reporter()).add(WRITE_TITLE, write_step)
     return wrote
 
 

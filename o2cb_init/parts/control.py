@@ -9,27 +9,25 @@ mounted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..configfs import Configfs
 from ..daemons import Daemon, DaemonError
 from ..errors import MissingProgramError, StepError
-from ..kernel import Kernel
-from ..report import Outcome, Reporter
 from ..status import StatusReport
-from ..system import System
+
+if TYPE_CHECKING:
+    from ..stacks.base import Context
 
 
 class ControlDaemons:
     """The daemons of one stack, in the order they start."""
 
-    def __init__(self, system: System, kernel: Kernel, report: Reporter, stack: str,
-                 names: tuple[str, ...]) -> None:
-        self.system = system
-        self.kernel = kernel
-        self.report = report
+    def __init__(self, context: Context, stack: str, names: tuple[str, ...]) -> None:
+        self.system = context.system
+        self.kernel = context.kernel
+        self.steps = context.steps
         self.stack = stack
-        self.daemons = [Daemon(system, name, stack) for name in names]
+        self.daemons = [Daemon(self.system, name, stack) for name in names]
 
     def daemon(self, name: str) -> Daemon:
         return next(daemon for daemon in self.daemons if daemon.name == name)
@@ -54,12 +52,13 @@ class ControlDaemons:
     # -- start ---------------------------------------------------------------
 
     def start(self, daemon: Daemon, ready: Callable[[], bool] | None = None,
-              what: str = "") -> Outcome:
-        """Start one daemon; entered in the run's plan, so a failed start stops it again."""
+              what: str = "") -> bool:
+        """Start one daemon unless it runs; a failed start stops it again.  True when
+        it is to be started."""
         if daemon.is_running():
-            return Outcome.ALREADY
-        @self.report.step(f"Starting {daemon.label}")
-        def _() -> None:
+            return False
+
+        def start() -> None:
             try:
                 daemon.start(ready, what)
             except DaemonError as error:
@@ -68,13 +67,15 @@ class ControlDaemons:
             self.system.record_undo(
                 f"starting {daemon.label}", lambda: self._stop_if_running(daemon)
             )
-        return Outcome.DONE
+
+        self.steps.add(f"Starting {daemon.label}", start)
+        return True
 
     # -- stop ----------------------------------------------------------------
 
-    def check_safe_to_stop(self, configfs: Configfs) -> None:
-        """The daemons must stay while a volume depends on them (KERNEL.md)."""
-        for target in configfs.clusters():
+    def check_safe_to_stop(self) -> None:
+        """The daemons must stay while a volume depends on them (doc/kernel.md)."""
+        for target in self.kernel.configfs().clusters():
             regions = target.heartbeat_regions()
             if regions:
                 raise StepError(
@@ -87,24 +88,23 @@ class ControlDaemons:
                 f" on {mounts[0].mountpoint}"
             )
 
-    def stop_all(self, configfs: Configfs, force: bool) -> Outcome:
+    def stop_all(self, force: bool) -> None:
         """Stop the running daemons, newest first, once nothing depends on them."""
         running = self.running()
         if not running:
-            return Outcome.ALREADY
-        @self.report.step(f"Stopping {running[0].label}")
-        def _() -> None:
-            self.check_safe_to_stop(configfs)
+            return
+
+        def check_and_stop() -> None:
+            self.check_safe_to_stop()
             self._stop(running[0], force)
+
+        self.steps.add(f"Stopping {running[0].label}", check_and_stop)
         for daemon in running[1:]:
             if daemon.is_running():
                 self.stop(daemon, force)
-        return Outcome.DONE
 
     def stop(self, daemon: Daemon, force: bool) -> None:
-        @self.report.step(f"Stopping {daemon.label}")
-        def _() -> None:
-            self._stop(daemon, force)
+        self.steps.add(f"Stopping {daemon.label}", lambda: self._stop(daemon, force))
 
     def _stop_if_running(self, daemon: Daemon) -> None:
         if daemon.is_running():

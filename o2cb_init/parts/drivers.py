@@ -3,22 +3,23 @@
 `load` records what the kernel had before (baseline.py), loads configfs,
 the stack plugin (stack-glue kernels) or heartbeat driver (2007-era
 kernels) and ocfs2_dlmfs, and mounts configfs and ocfs2_dlmfs.  `unload`
-takes away only what load brought in.  Every change is entered in the
-run's plan with its undo.
+takes away only what load brought in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import baseline
 from ..configfs import Configfs
 from ..errors import StepError, UnsupportedError
-from ..kernel import CLUSTER_STACK_FILE, DLMFS_MOUNTPOINT, Generation, Kernel
-from ..report import Outcome, Reporter
+from ..kernel import CLUSTER_STACK_FILE, DLMFS_MOUNTPOINT, Generation
 from ..status import StatusReport, loaded_word
-from ..system import System
+
+if TYPE_CHECKING:
+    from ..stacks.base import Context
 
 STACKGLUE_MODULE = "ocfs2_stackglue"
 DEBUGFS_MOUNTPOINT = "/sys/kernel/debug"
@@ -52,42 +53,50 @@ def default_refusal(stack: str, generation: Generation) -> str:
     return f"cluster stack {stack} is not supported on this kernel"
 
 
-@dataclass
-class Drivers:
-    """The drivers of one stack."""
+@dataclass(frozen=True)
+class DriverSet:
+    """Which drivers a stack needs, and on which kernels it runs."""
 
-    system: System
-    kernel: Kernel
-    report: Reporter
-    stack: str
     plugin: str  # stack glue plugin: "o2cb" or "user"
     heartbeat_method: str  # 2007-era heartbeat_mode: "disk" or "user"
     generations: frozenset[Generation]
     refusal: Callable[[Generation], str] | None = None
     extra_filesystems: tuple[str, ...] = field(default=())  # shown by status
 
+
+class Drivers:
+    """The drivers of one stack."""
+
+    def __init__(self, context: Context, stack: str, needs: DriverSet) -> None:
+        self.system = context.system
+        self.kernel = context.kernel
+        self.steps = context.steps
+        self.stack = stack
+        self.needs = needs
+
     @property
     def configfs(self) -> Configfs:
-        return Configfs(self.system, self.kernel.configfs_mountpoint())
+        return self.kernel.configfs()
 
     # -- kernel generation ---------------------------------------------------
 
     def unsupported_reason(self, generation: Generation) -> str:
-        if self.refusal is not None:
-            return self.refusal(generation)
+        if self.needs.refusal is not None:
+            return self.needs.refusal(generation)
         return default_refusal(self.stack, generation)
 
     def probe_generation(self) -> Generation:
         """Which driver family runs here, loading the stack glue if it is a module."""
         if not self.kernel.has_stackglue():
             # A quiet try: on ocfs2 1.2 and 2007-era kernels this module does not exist.
-            @self.report.step(None)
-            def _() -> None:
-                tried = self.kernel.try_modprobe(STACKGLUE_MODULE)
-                if not tried.ok and "not found" not in tried.reason:
-                    # Only a module that does not exist means an older kernel.
-                    raise StepError(f'Unable to load module "{STACKGLUE_MODULE}": {tried.reason}')
+            self.steps.add(None, self._try_stackglue)
         return self.kernel.generation()
+
+    def _try_stackglue(self) -> None:
+        tried = self.kernel.try_modprobe(STACKGLUE_MODULE)
+        if not tried.ok and "not found" not in tried.reason:
+            # Only a module that does not exist means an older kernel.
+            raise StepError(f'Unable to load module "{STACKGLUE_MODULE}": {tried.reason}')
 
     def require_supported(self) -> Generation:
         """Refuse a kernel this stack cannot run on.
@@ -98,176 +107,154 @@ class Drivers:
         Whatever the probe loaded is undone with the run.
         """
         generation = self.probe_generation()
-        if generation in self.generations or self._undecided(generation):
+        if generation in self.needs.generations or self._undecided(generation):
             return generation
         raise UnsupportedError(self.unsupported_reason(generation))
 
     def _undecided(self, generation: Generation) -> bool:
         return (
             generation is Generation.LEGACY
-            and Generation.HEARTBEAT_MODE in self.generations
+            and Generation.HEARTBEAT_MODE in self.needs.generations
             and not self.configfs.available()
         )
 
     # -- load ----------------------------------------------------------------
 
-    def load(self) -> Outcome:
+    def load(self) -> None:
         """Load the drivers and mount the filesystems this stack needs."""
-        baseline.record(self.system, self.kernel, self.report,
+        baseline.record(self.system, self.kernel, self.steps,
                         [self.kernel.configfs_mountpoint(), DLMFS_MOUNTPOINT])
         generation = self.require_supported()
-        outcomes = [
-            self.mount_debugfs(),
-            self.load_filesystem("configfs"),
-            self.mount_filesystem("configfs", self.kernel.configfs_mountpoint()),
-        ]
+        self.mount_debugfs()
+        self.load_filesystem("configfs")
+        self.mount_filesystem("configfs", self.kernel.configfs_mountpoint())
         if generation is Generation.STACKGLUE:
-            outcomes.append(self.load_plugin())
-        outcomes.append(self.load_filesystem("ocfs2_dlmfs"))
-        outcomes.append(self.mount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT))
+            self.load_plugin()
+        self.load_filesystem("ocfs2_dlmfs")
+        self.mount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT)
         # 2007-era kernels show cluster/heartbeat_mode only now, with the node manager loaded.
         if self.kernel.generation() is Generation.HEARTBEAT_MODE:
-            outcomes.extend(self.select_heartbeat_method())
-        if self.kernel.generation() not in self.generations:
+            self.select_heartbeat_method()
+        if self.kernel.generation() not in self.needs.generations:
             raise UnsupportedError(self.unsupported_reason(self.kernel.generation()))
-        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
 
-    def mount_debugfs(self) -> Outcome:
+    def mount_debugfs(self) -> None:
         """Mount debugfs where the kernel offers it, as the reference does.
 
         o2hbmonitor reads the heartbeat there.  It is a kernel-wide facility
         others use too, so unload leaves it mounted.
         """
-        if not self.system.is_dir(DEBUGFS_MOUNTPOINT) or not self.kernel.has_filesystem("debugfs"):
-            return Outcome.ALREADY
-        return self.mount_filesystem("debugfs", DEBUGFS_MOUNTPOINT, device="nodev")
+        if self.system.is_dir(DEBUGFS_MOUNTPOINT) and self.kernel.has_filesystem("debugfs"):
+            self.mount_filesystem("debugfs", DEBUGFS_MOUNTPOINT, device="nodev")
 
-    def load_filesystem(self, fstype: str) -> Outcome:
-        if self.kernel.has_filesystem(fstype):
-            return Outcome.ALREADY
-        @self.report.step(f'Loading filesystem "{fstype}"')
-        def _() -> None:
-            self.kernel.modprobe(fstype)
-        return Outcome.DONE
+    def load_filesystem(self, fstype: str) -> None:
+        if not self.kernel.has_filesystem(fstype):
+            self.steps.add(f'Loading filesystem "{fstype}"', lambda: self.kernel.modprobe(fstype))
 
-    def mount_filesystem(
-        self, fstype: str, mountpoint: str, device: str | None = None
-    ) -> Outcome:
+    def mount_filesystem(self, fstype: str, mountpoint: str, device: str | None = None) -> None:
         if self.kernel.mounted_fstype(mountpoint) == fstype:
-            return Outcome.ALREADY
+            return
         if not self.system.is_dir(mountpoint):
-            @self.report.step(f"Creating directory '{mountpoint}'")
-            def create() -> None:
-                try:
-                    self.system.mkdir(mountpoint, parents=True)
-                except OSError as error:
-                    raise StepError(f"Unable to create directory '{mountpoint}': "
-                                    f"{error.strerror}") from None
+            self.steps.add(f"Creating directory '{mountpoint}'",
+                           lambda: self._create_directory(mountpoint))
 
-        @self.report.step(f"Mounting {fstype} filesystem at {mountpoint}")
         def mount() -> None:
             self.kernel.mount(fstype, mountpoint, device)
-        return Outcome.DONE
 
-    def load_plugin(self) -> Outcome:
-        if self.plugin in self.kernel.loaded_plugins():
-            return Outcome.ALREADY
-        @self.report.step(f'Loading stack plugin "{self.plugin}"')
-        def _() -> None:
-            self.kernel.modprobe(f"ocfs2_stack_{self.plugin}")
-        return Outcome.DONE
+        self.steps.add(f"Mounting {fstype} filesystem at {mountpoint}", mount)
 
-    def select_heartbeat_method(self) -> list[Outcome]:
+    def _create_directory(self, mountpoint: str) -> None:
+        try:
+            self.system.mkdir(mountpoint, parents=True)
+        except OSError as error:
+            raise StepError(f"Unable to create directory '{mountpoint}': "
+                            f"{error.strerror}") from None
+        self.system.record_undo(f"creating directory '{mountpoint}'",
+                                lambda: self.system.rmdir(mountpoint))
+
+    def load_plugin(self) -> None:
+        plugin = self.needs.plugin
+        if plugin not in self.kernel.loaded_plugins():
+            self.steps.add(f'Loading stack plugin "{plugin}"',
+                           lambda: self.kernel.modprobe(f"ocfs2_stack_{plugin}"))
+
+    def select_heartbeat_method(self) -> None:
         """2007-era kernels: load this stack's heartbeat driver and make it the mode."""
         top = self.configfs.top
-        method = self.heartbeat_method
-        outcomes = []
+        method = self.needs.heartbeat_method
         if method not in (top.read("heartbeat_available_modes") or "").split():
-            @self.report.step(f'Loading heartbeat driver "ocfs2_{method}_heartbeat"')
-            def _() -> None:
-                self.kernel.modprobe(f"ocfs2_{method}_heartbeat")
-            outcomes.append(Outcome.DONE)
+            self.steps.add(f'Loading heartbeat driver "ocfs2_{method}_heartbeat"',
+                           lambda: self.kernel.modprobe(f"ocfs2_{method}_heartbeat"))
         if top.read("heartbeat_mode") != method:
-            @self.report.step(f'Setting heartbeat mode "{method}"')
-            def _() -> None:
-                previous = top.read("heartbeat_mode")
-                top.write("heartbeat_mode", method)
-                if previous:
-                    self.system.record_undo(
-                        "setting the heartbeat mode", lambda: top.write("heartbeat_mode", previous)
-                    )
-            outcomes.append(Outcome.DONE)
-        return outcomes
+            self.steps.add(f'Setting heartbeat mode "{method}"', self._set_heartbeat_mode)
 
-    def set_cluster_stack(self) -> Outcome:
+    def _set_heartbeat_mode(self) -> None:
+        top = self.configfs.top
+        previous = top.read("heartbeat_mode")
+        top.write("heartbeat_mode", self.needs.heartbeat_method)
+        if previous:
+            self.system.record_undo(
+                "setting the heartbeat mode", lambda: top.write("heartbeat_mode", previous)
+            )
+
+    def set_cluster_stack(self) -> None:
         """Name this stack in /sys/fs/ocfs2/cluster_stack (stack glue kernels).
 
         The step is shown on every online, as the reference shows it; the
         file is written only when it names another stack.
         """
-        if not self.kernel.has_stackglue():
-            return Outcome.ALREADY
-        changes = self.kernel.cluster_stack() != self.stack
+        if self.kernel.has_stackglue():
+            self.steps.add(f'Setting cluster stack "{self.stack}"', self._write_cluster_stack)
 
-        @self.report.step(f'Setting cluster stack "{self.stack}"')
-        def _() -> None:
-            previous = self.kernel.cluster_stack()
-            if previous == self.stack:
-                return
-            try:
-                self.system.write_attribute(CLUSTER_STACK_FILE, self.stack)
-            except OSError as error:
-                raise StepError(
-                    f"Unable to set cluster stack {self.stack}: {error.strerror}"
-                ) from None
-            if previous:
-                self.system.record_undo(
-                    "setting the cluster stack",
-                    lambda: self.system.write_attribute(CLUSTER_STACK_FILE, previous),
-                )
-        return Outcome.DONE if changes else Outcome.ALREADY
+    def _write_cluster_stack(self) -> None:
+        previous = self.kernel.cluster_stack()
+        if previous == self.stack:
+            return
+        try:
+            self.system.write_attribute(CLUSTER_STACK_FILE, self.stack)
+        except OSError as error:
+            raise StepError(f"Unable to set cluster stack {self.stack}: {error.strerror}") from None
+        if previous:
+            self.system.record_undo(
+                "setting the cluster stack",
+                lambda: self.system.write_attribute(CLUSTER_STACK_FILE, previous),
+            )
 
-    def unload_ocfs2(self) -> Outcome:
+    def unload_ocfs2(self) -> None:
         """The filesystem driver goes with the cluster, unless a volume uses it."""
-        if self.kernel.module("ocfs2") is None:
-            return Outcome.ALREADY
-        return self.unload_module("ocfs2")
+        if self.kernel.module("ocfs2") is not None:
+            self.unload_module("ocfs2")
 
     # -- unload --------------------------------------------------------------
 
     def check_no_cluster(self) -> None:
         """Refuse to unload drivers while a cluster is online."""
-        for target in self.configfs.clusters():
+        clusters = self.configfs.clusters()
+        if clusters:
             raise StepError(
-                f"Unable to unload modules as O2CB cluster {target.name} is still online"
+                f"Unable to unload modules as O2CB cluster {clusters[0].name} is still online"
             )
 
-    def unload(self) -> Outcome:
+    def unload(self) -> None:
         """Take away what load brought in, in reverse, leaving what others use."""
         before = baseline.read(self.system)
         ours = [name for name in (*STACK_MODULES, "configfs")
                 if self.kernel.module(name) is not None and not before.had_module(name)]
-        outcomes = [self.unmount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT, before)]
-        outcomes.extend(self.unload_module(name) for name in STACK_MODULES if name in ours)
-        outcomes.append(self.release_configfs(before, unload="configfs" in ours))
+        self.unmount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT, before)
+        for name in STACK_MODULES:
+            if name in ours:
+                self.unload_module(name)
+        self.release_configfs(before, unload="configfs" in ours)
         if self.system.exists(baseline.BASELINE_FILE):
-            @self.report.step(None)
-            def _() -> None:
-                baseline.forget(self.system)
-        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
+            self.steps.add(None, lambda: baseline.forget(self.system))
 
-    def unmount_filesystem(
-        self, fstype: str, mountpoint: str, before: baseline.Baseline
-    ) -> Outcome:
+    def unmount_filesystem(self, fstype: str, mountpoint: str, before: baseline.Baseline) -> None:
         mounted = self.kernel.mounted_fstype(mountpoint) == fstype
-        if not mounted or before.had_mount(mountpoint):
-            return Outcome.ALREADY
-        @self.report.step(f"Unmounting {fstype} filesystem")
-        def _() -> None:
-            self.kernel.umount(fstype, mountpoint)
-        return Outcome.DONE
+        if mounted and not before.had_mount(mountpoint):
+            self.steps.add(f"Unmounting {fstype} filesystem",
+                           lambda: self.kernel.umount(fstype, mountpoint))
 
-    def unload_module(self, name: str) -> Outcome:
+    def unload_module(self, name: str) -> None:
         """Unload a module this tool loaded, once nothing uses it.
 
         Whether something still does is asked when the step is carried out:
@@ -275,10 +262,8 @@ class Drivers:
         item held go only then, and the plan cannot count every one of them.
         A module `modprobe -r` already took along is no longer loaded then.
         """
-        @self.report.step(f'Unloading module "{name}"', needed=lambda: self.unused(name))
-        def _() -> None:
-            self.kernel.remove_module(name)
-        return Outcome.DONE if self.unused(name) else Outcome.ALREADY
+        self.steps.add(f'Unloading module "{name}"', lambda: self.kernel.remove_module(name),
+                       needed=lambda: self.unused(name))
 
     def unused(self, name: str) -> bool:
         """Loaded, and neither another module nor anything else holds it."""
@@ -287,32 +272,32 @@ class Drivers:
             self.system.probe(f"module {name} is in use; leaving it loaded")
         return module is not None and not module.in_use
 
-    def release_configfs(self, before: baseline.Baseline, unload: bool) -> Outcome:
+    def release_configfs(self, before: baseline.Baseline, unload: bool) -> None:
         """Unmount and unload configfs unless someone else still uses it."""
         mountpoint = self.kernel.configfs_mountpoint()
         others = set(self.system.listdir(mountpoint)) - OWN_CONFIGFS_ENTRIES
         if others:
             self.system.probe(f"configfs is in use by {', '.join(sorted(others))}; keeping it")
-            return Outcome.ALREADY
-        outcomes = [self.unmount_filesystem("configfs", mountpoint, before)]
+            return
+        self.unmount_filesystem("configfs", mountpoint, before)
         if unload:
-            outcomes.append(self.unload_module("configfs"))
-        return Outcome.DONE if Outcome.DONE in outcomes else Outcome.ALREADY
+            self.unload_module("configfs")
 
     # -- status --------------------------------------------------------------
 
     def status(self, report: StatusReport) -> None:
         """configfs, the stack glue and plugin or heartbeat driver, ocfs2_dlmfs."""
         self.status_filesystem(report, "configfs", self.kernel.configfs_mountpoint())
+        plugin = self.needs.plugin
         if self.kernel.has_stackglue():
             report.add("stackglue_loaded", True, "Stack glue driver: Loaded")
-            loaded = self.plugin in self.kernel.loaded_plugins()
+            loaded = plugin in self.kernel.loaded_plugins()
             report.add(
-                "plugin", {"name": self.plugin, "loaded": loaded},
-                f'Stack plugin "{self.plugin}": {loaded_word(loaded)}',
+                "plugin", {"name": plugin, "loaded": loaded},
+                f'Stack plugin "{plugin}": {loaded_word(loaded)}',
             )
         elif self.kernel.generation() is Generation.HEARTBEAT_MODE:
-            method = self.heartbeat_method
+            method = self.needs.heartbeat_method
             top = self.configfs.top
             loaded = method in (top.read("heartbeat_available_modes") or "").split()
             report.add(
@@ -321,10 +306,10 @@ class Drivers:
             )
             current = top.read("heartbeat_mode") or ""
             report.add("heartbeat_method", current, f"Heartbeat method: {current or 'none'}")
-        elif self.plugin != "o2cb":
+        elif plugin != "o2cb":
             report.add("stackglue_loaded", False, "Stack glue driver: Not loaded")
         self.status_filesystem(report, "ocfs2_dlmfs", DLMFS_MOUNTPOINT)
-        for fstype in self.extra_filesystems:
+        for fstype in self.needs.extra_filesystems:
             loaded = self.kernel.has_filesystem(fstype)
             report.add(f"{fstype}_driver", loaded, f'Driver for "{fstype}": {loaded_word(loaded)}')
 

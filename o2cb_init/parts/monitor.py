@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..report import Reporter
-from ..system import System
-
 if TYPE_CHECKING:
     from ..daemons import Daemon
+    from ..stacks.base import Context
 
 HEARTBEAT_MONITOR = "o2hbmonitor"
 # The real one returns within milliseconds; one that never daemonizes is
@@ -26,9 +24,9 @@ LAUNCH_RETURN = 1.0
 
 
 class HeartbeatMonitor:
-    def __init__(self, system: System, report: Reporter, stack: str) -> None:
-        self.system = system
-        self.report = report
+    def __init__(self, context: Context, stack: str) -> None:
+        self.system = context.system
+        self.steps = context.steps
         self.stack = stack
 
     def daemon(self) -> Daemon | None:
@@ -40,12 +38,8 @@ class HeartbeatMonitor:
     def start(self) -> None:
         """Run it unless it runs already; wait only for its launch to return."""
         monitor = self.daemon()
-        if monitor is None or monitor.is_running():
-            return
-
-        @self.report.step(None)
-        def _() -> None:
-            self.launch(monitor)
+        if monitor is not None and not monitor.is_running():
+            self.steps.add(None, lambda: self.launch(monitor))
 
     def launch(self, monitor: Daemon) -> None:
         from ..daemons import DaemonError

@@ -20,23 +20,19 @@ restart applies them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import clusterconf
 from ..clusterconf import ClusterConf, NodeConf
-from ..config import Settings
 from ..configfs import Cluster, Configfs
 from ..errors import ConfigError, O2cbError, StepError
-from ..kernel import LEGACY_THRESHOLD_FILE, Generation, Kernel
-from ..report import Outcome, Reporter
-from ..status import StatusReport
-from ..system import System
+from ..kernel import LEGACY_THRESHOLD_FILE, Generation
+
+if TYPE_CHECKING:
+    from ..stacks.base import Context
 
 HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
-LIVE_NODES = "/sys/kernel/debug/o2hb/livenodes"
-NODE_LACKING = "node "
-REGION_LACKING = "heartbeat region "
-GLOBAL_MODE_LACKING = "heartbeat mode global"
 
 
 def pending_regions(target: Cluster, layout: ClusterConf) -> list[str]:
@@ -63,20 +59,59 @@ def removed_regions(target: Cluster, layout: ClusterConf) -> list[str]:
 
 
 @dataclass
+class Lacks:
+    """What the cluster in configfs lacks of its layout; nothing when it is complete."""
+
+    cluster: bool = False  # no cluster at all
+    local_node: bool = False  # no node is marked local (without a layout to say which)
+    nodes: list[str] = field(default_factory=list)  # nodes of the layout not in configfs
+    attributes: list[tuple[str, str, str]] = field(default_factory=list)  # node, name, value
+    local: str = ""  # the layout's node for this host, not marked local
+    mode: str = ""  # the heartbeat mode the layout asks for and the kernel lacks
+    regions: list[str] = field(default_factory=list)  # global regions that do not run
+
+    def __bool__(self) -> bool:
+        return bool(self.cluster or self.local_node or self.nodes or self.attributes
+                    or self.local or self.mode or self.regions)
+
+    def words(self) -> list[str]:
+        """Each lack as status names it."""
+        if self.cluster:
+            return ["the cluster"]
+        words = ["a local node"] if self.local_node else []
+        words += [f"node {name}" for name in self.nodes]
+        words += [f"{attribute}={value} on node {node}"
+                  for node, attribute, value in self.attributes]
+        if self.local:
+            words.append(f"local=1 on node {self.local}")
+        if self.mode:
+            words.append(f"heartbeat mode {self.mode}")
+        words += [f"heartbeat region {uuid}" for uuid in self.regions]
+        return words
+
+    def only_additions(self) -> bool:
+        """Whether the cluster can be completed without a rebuild: it lacks only
+        nodes, the global mode or running regions."""
+        rebuild = self.cluster or self.local_node or self.attributes or self.local
+        return not rebuild and self.mode in ("", "global")
+
+
 class O2nmCluster:
     """The o2nm cluster of one stack; ``from_layout``: built from cluster.conf."""
 
-    system: System
-    kernel: Kernel
-    report: Reporter
-    settings: Settings
-    from_layout: bool = True
-    # False when the settings are not from a valid config: no pending timeouts to show.
-    check_timeouts: bool = True
+    def __init__(self, context: Context, from_layout: bool = True,
+                 check_timeouts: bool = True) -> None:
+        self.system = context.system
+        self.kernel = context.kernel
+        self.steps = context.steps
+        self.settings = context.settings
+        self.from_layout = from_layout
+        # False when the settings are not from a valid config: no pending timeouts to show.
+        self.check_timeouts = check_timeouts
 
     @property
     def configfs(self) -> Configfs:
-        return Configfs(self.system, self.kernel.configfs_mountpoint())
+        return self.kernel.configfs()
 
     def cluster(self, name: str) -> Cluster:
         return self.configfs.cluster(name)
@@ -109,24 +144,23 @@ class O2nmCluster:
 
     # -- completeness -------------------------------------------------------------
 
-    def missing(self, name: str) -> list[str]:
-        """What the cluster in configfs lacks; empty when it is complete."""
+    def missing(self, name: str) -> Lacks:
+        """What the cluster in configfs lacks; nothing when it is complete."""
         target = self.cluster(name)
         if not target.exists():
-            return ["the cluster"]
+            return Lacks(cluster=True)
         try:
             layout = self.layout(name) if self.from_layout else None
         except O2cbError:
             layout = None  # status and stop never depend on the configuration
-        problems: list[str] = []
         if layout is None:
-            if self.from_layout and not any(node.is_local for node in target.nodes()):
-                problems.append("a local node")
-            return problems
+            marked = any(node.is_local for node in target.nodes())
+            return Lacks(local_node=self.from_layout and not marked)
+        lacks = Lacks()
         for node_conf in layout.nodes:
             node = target.node(node_conf.name)
             if not node.exists():
-                problems.append(f"node {node_conf.name}")
+                lacks.nodes.append(node_conf.name)
                 continue
             expected = {
                 "num": str(node_conf.number),
@@ -135,17 +169,17 @@ class O2nmCluster:
             }
             for attribute, value in expected.items():
                 if node.read(attribute) != value:
-                    problems.append(f"{attribute}={value} on node {node_conf.name}")
+                    lacks.attributes.append((node_conf.name, attribute, value))
         local = target.node(self.local_node_name(layout))
         if local.exists() and not local.is_local:
-            problems.append(f"local=1 on node {local.name}")
+            lacks.local = local.name
         mode = target.heartbeat.read("mode")
         if layout.heartbeat_mode == "local" and mode not in (None, "local"):
-            problems.append("heartbeat mode local")
+            lacks.mode = "local"
         if layout.heartbeat_mode == "global" and mode != "global":
-            problems.append(GLOBAL_MODE_LACKING)
-        problems.extend(f"{REGION_LACKING}{uuid}" for uuid in pending_regions(target, layout))
-        return problems
+            lacks.mode = "global"
+        lacks.regions = pending_regions(target, layout)
+        return lacks
 
     def pending_timeouts(self, target: Cluster) -> dict[str, dict[str, int | None]]:
         """Timeouts whose configured value differs from the running one."""
@@ -175,80 +209,70 @@ class O2nmCluster:
 
     def online(self, name: str,
                set_mode: Callable[[Cluster, ClusterConf], None] | None = None,
-               regions_to_stop: bool = False) -> Outcome:
+               regions_to_stop: bool = False) -> bool:
         """Build the cluster from cluster.conf; finish a partial one by building it anew.
 
         ``set_mode`` gives the kernel the heartbeat mode once the cluster
         exists and before any global heartbeat region does.  Regions are not
         started here: a cluster that lacks only running regions is left as is.
         ``regions_to_stop``: regions removed from the layout will be stopped
-        next, so a complete cluster is not "already online".
+        next, so a complete cluster is not "already online".  True when it
+        changes the cluster.
         """
         target = self.cluster(name)
         if target.exists():
-            problems = self.missing(name)
-            if not problems:
+            lacks = self.missing(name)
+            if not lacks:
                 if not regions_to_stop:
-                    self.report.line(f"Cluster {name} already online")
-                return Outcome.ALREADY
+                    self.steps.note(f"Cluster {name} already online")
+                return False
             layout = self.layout(name)
-            additions = self.additions(layout, problems)
-            if additions is not None:
-                return self.extend(target, layout, additions, problems, set_mode)
-            self.remove_partial(target, problems)
+            if lacks.only_additions() and self.local_node_name(layout) not in lacks.nodes:
+                return self.extend(target, layout, lacks, set_mode)
+            self.remove_partial(target, lacks)
         layout = self.layout(name)
         local_name = self.local_node_name(layout)
-        @self.report.step(f'Registering O2CB cluster "{name}"')
-        def _() -> None:
+
+        def register() -> None:
             self.register(target, layout)
             if set_mode is not None:
                 set_mode(target, layout)
 
-        @self.report.step("Setting O2CB cluster timeouts ")
-        def _() -> None:
+        def set_timeouts() -> None:
             self.set_timeouts(target)
             # Last: local=1 starts o2net, and a peer that connects first
             # would freeze the idle timeout the kernel will negotiate.
             target.node(local_name).set_local()
-        return Outcome.DONE
 
-    def additions(self, layout: ClusterConf, problems: list[str]) -> list[NodeConf] | None:
-        """The nodes to add when all the cluster lacks is new nodes, the global mode
-        or running regions; None when it must be built anew."""
-        by_name = {node.name: node for node in layout.nodes}
-        local_name = self.local_node_name(layout)
-        nodes = []
-        for problem in problems:
-            if problem == GLOBAL_MODE_LACKING or problem.startswith(REGION_LACKING):
-                continue
-            name = problem[len(NODE_LACKING):] if problem.startswith(NODE_LACKING) else ""
-            if name not in by_name or name == local_name:
-                return None
-            nodes.append(by_name[name])
-        return nodes
+        self.steps.add(f'Registering O2CB cluster "{name}"', register)
+        self.steps.add("Setting O2CB cluster timeouts ", set_timeouts)
+        return True
 
-    def extend(self, target: Cluster, layout: ClusterConf, nodes: list[NodeConf],
-               problems: list[str],
-               set_mode: Callable[[Cluster, ClusterConf], None] | None) -> Outcome:
+    def extend(self, target: Cluster, layout: ClusterConf, lacks: Lacks,
+               set_mode: Callable[[Cluster, ClusterConf], None] | None) -> bool:
         """Add the nodes (and the mode) a complete cluster lacks, as a re-online does."""
-        if not nodes and GLOBAL_MODE_LACKING not in problems:
-            return Outcome.ALREADY  # only regions to start
-        @self.report.step(f'Registering O2CB cluster "{target.name}"')
-        def _() -> None:
-            self.add_nodes(target, nodes)
+        if not lacks.nodes and not lacks.mode:
+            return False  # only regions to start
+        by_name = {node.name: node for node in layout.nodes}
+
+        def add() -> None:
+            self.add_nodes(target, [by_name[name] for name in lacks.nodes])
             if set_mode is not None:
                 set_mode(target, layout)
-        return Outcome.DONE
 
-    def remove_partial(self, target: Cluster, problems: list[str]) -> None:
-        @self.report.step(f'Removing incomplete O2CB cluster "{target.name}"')
-        def _() -> None:
+        self.steps.add(f'Registering O2CB cluster "{target.name}"', add)
+        return True
+
+    def remove_partial(self, target: Cluster, lacks: Lacks) -> None:
+        def remove() -> None:
             if target.heartbeat_regions():
                 raise StepError(
-                    f"cluster {target.name} lacks {', '.join(problems)}, and a heartbeat"
+                    f"cluster {target.name} lacks {', '.join(lacks.words())}, and a heartbeat"
                     " region is active: it cannot be rebuilt while a volume is mounted"
                 )
             self.remove(target, strict=True)
+
+        self.steps.add(f'Removing incomplete O2CB cluster "{target.name}"', remove)
 
     def register(self, target: Cluster, layout: ClusterConf) -> None:
         if not self.configfs.available():
@@ -288,30 +312,26 @@ class O2nmCluster:
 
     # -- offline -------------------------------------------------------------
 
-    def heartbeat_active(self) -> list[str]:
-        """Active heartbeat regions of every cluster: nothing may stop while there are any."""
-        return [region for target in self.configfs.clusters()
-                for region in target.heartbeat_regions()]
-
     def offline(self, name: str, force: bool = False,
-                before_removal: Callable[[], None] | None = None) -> Outcome:
+                before_removal: Callable[[], None] | None = None) -> None:
         """Remove the cluster; refused while a heartbeat region is active."""
         target = self.cluster(name)
         if not target.exists():
-            return Outcome.ALREADY
-        @self.report.step(f"Stopping O2CB cluster {name}")
-        def _() -> None:
+            return
+
+        def stop() -> None:
             if target.heartbeat_regions():
                 raise StepError(HEARTBEAT_STILL_ACTIVE)
             if before_removal is not None:
                 before_removal()
 
-        @self.report.step(f'Unregistering O2CB cluster "{name}"')
-        def _() -> None:
+        def unregister() -> None:
             failures = self.remove(target, strict=not force)
             if failures:
                 raise failures[0]
-        return Outcome.DONE
+
+        self.steps.add(f"Stopping O2CB cluster {name}", stop)
+        self.steps.add(f'Unregistering O2CB cluster "{name}"', unregister)
 
     def remove(self, target: Cluster, strict: bool) -> list[StepError]:
         """Remove the nodes, then the cluster.
@@ -330,83 +350,3 @@ class O2nmCluster:
                     raise
                 failures.append(error)
         return failures
-
-    # -- status --------------------------------------------------------------
-
-    def status(self, report: StatusReport, name: str) -> None:
-        target = self.cluster(name)
-        exists = target.exists()
-        problems = self.missing(name) if exists else []
-        online = exists and not problems
-        state = "Online" if online else ("Partial" if exists else "Offline")
-        report.facts["cluster"] = name
-        report.facts["partial"] = bool(exists and problems)
-        report.add("online", online, f'Checking O2CB cluster "{name}": {state}')
-        if problems:
-            report.add("missing", problems, f"  Missing: {', '.join(problems)}")
-        if not exists:
-            return
-        report.facts["configfs"] = target.dump()
-        threshold = target.heartbeat.read_int("dead_threshold")
-        if threshold is None:
-            legacy = self.system.read_attribute(LEGACY_THRESHOLD_FILE)
-            threshold = int(legacy) if legacy and legacy.isdigit() else None
-        if threshold is not None:
-            report.add(
-                "heartbeat_dead_threshold", threshold, f"  Heartbeat dead threshold: {threshold}"
-            )
-        for key, label in (
-            ("idle_timeout_ms", "Network idle timeout"),
-            ("keepalive_delay_ms", "Network keepalive delay"),
-            ("reconnect_delay_ms", "Network reconnect delay"),
-        ):
-            value = target.read_int(key)
-            if value is not None:
-                report.add(key, value, f"  {label}: {value}")
-        self.status_pending_timeouts(report, target)
-        self.status_nodes(report, target)
-        mode = "global" if target.heartbeat.read("mode") == "global" else "local"
-        report.add("heartbeat_mode", mode, f"  Heartbeat mode: {mode.capitalize()}")
-        regions = [{"uuid": uuid, "device": target.region(uuid).device}
-                   for uuid in target.heartbeat_regions()]
-        report.facts["heartbeat_regions"] = regions
-        report.add(
-            "heartbeat_active", bool(regions),
-            f"Checking O2CB heartbeat: {'Active' if regions else 'Not active'}",
-        )
-        if mode == "global" and regions:  # local regions belong to mounted volumes
-            report.lines.extend(f"  {region['uuid']} {region['device'] or ''}".rstrip()
-                                for region in regions)
-            self.status_live_nodes(report)
-
-    def status_nodes(self, report: StatusReport, target: Cluster) -> None:
-        """The nodes in configfs, as data; the text keeps the reference's lines."""
-        report.facts["nodes"] = [
-            {
-                "name": node.name,
-                "number": node.read_int("num"),
-                "address": node.read("ipv4_address"),
-                "port": node.read_int("ipv4_port"),
-                "local": node.is_local,
-            }
-            for node in target.nodes()
-        ]
-
-    def status_live_nodes(self, report: StatusReport) -> None:
-        """The nodes o2hb sees heartbeating, from debugfs, as the reference lists them."""
-        text = self.system.read_attribute(LIVE_NODES)
-        if text is None:
-            return  # debugfs not mounted: the reference says nothing either
-        live = [int(word) for word in text.split() if word.isdigit()]
-        report.add("live_nodes", live, f"Nodes in O2CB cluster: {text}")
-
-    def status_pending_timeouts(self, report: StatusReport, target: Cluster) -> None:
-        """Configured timeouts the running cluster does not have yet: informational."""
-        pending = self.pending_timeouts(target)
-        report.facts["pending_timeouts"] = pending
-        if pending:
-            changes = ", ".join(
-                f"{name} {values['running']} -> {values['configured']}"
-                for name, values in pending.items()
-            )
-            report.lines.append(f"  Configured timeouts differ (a restart applies them): {changes}")

@@ -18,26 +18,26 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import ocfs2disk
 from ..clusterconf import ClusterConf
 from ..configfs import Cluster, HeartbeatRegion
 from ..errors import StepError
-from ..kernel import Kernel
-from ..report import Outcome, Reporter
-from ..system import System
 from .o2nm import HEARTBEAT_STILL_ACTIVE, pending_regions, removed_regions
+
+if TYPE_CHECKING:
+    from ..stacks.base import Context
 
 GLOBAL = "global"
 LOCAL = "local"
 
 
-@dataclass
 class HeartbeatRegions:
-    system: System
-    kernel: Kernel
-    report: Reporter
+    def __init__(self, context: Context) -> None:
+        self.system = context.system
+        self.kernel = context.kernel
+        self.steps = context.steps
 
     # -- the mode ------------------------------------------------------------
 
@@ -45,21 +45,18 @@ class HeartbeatRegions:
         """Give the kernel the layout's heartbeat mode, before any region exists."""
         wanted = layout.heartbeat_mode
         current = target.heartbeat.read("mode")
-        planned_cluster = self.system.overlay.is_made(target.path)  # only while planning
-        if current is None and not planned_cluster:
+        if current is None:
             if wanted == GLOBAL:
                 raise StepError(
                     f"this kernel has no global heartbeat ({target.heartbeat.path}/mode is missing)"
                 )
             return  # older kernels heartbeat locally, without a mode
-        if current == wanted or (current is None and wanted == LOCAL):
+        if current == wanted:
             return
         target.heartbeat.write("mode", wanted)
-        if current is not None:
-            previous = current
-            self.system.record_undo(
-                f"setting heartbeat mode {wanted}", lambda: target.heartbeat.write("mode", previous)
-            )
+        self.system.record_undo(
+            f"setting heartbeat mode {wanted}", lambda: target.heartbeat.write("mode", current)
+        )
         if target.heartbeat.read("mode") != wanted:
             raise StepError(
                 f"Unable to set heartbeat mode {wanted}: heartbeat regions of mode"
@@ -68,15 +65,16 @@ class HeartbeatRegions:
 
     # -- online --------------------------------------------------------------
 
-    def online(self, target: Cluster, layout: ClusterConf) -> Outcome:
+    def online(self, target: Cluster, layout: ClusterConf) -> bool:
         """Start every region of the layout that does not run yet, then stop the
-        regions that were removed from the layout since, as the o2cb tool does."""
+        regions that were removed from the layout since, as the o2cb tool does.
+        True when there was something to start or stop."""
         names = pending_regions(target, layout)
         removed = removed_regions(target, layout)
         if not names and not removed:
-            return Outcome.ALREADY
-        @self.report.step(f'Starting global heartbeat for cluster "{target.name}"')
-        def _() -> None:
+            return False
+
+        def start_and_stop() -> None:
             for uuid in names:
                 self.start(target.region(uuid))
             # Last, so that nothing of this part fails after a region stopped;
@@ -85,7 +83,9 @@ class HeartbeatRegions:
             # left: a later region of several that will not stop.
             if removed:
                 self.stop_removed(target, removed)
-        return Outcome.DONE
+
+        self.steps.add(f'Starting global heartbeat for cluster "{target.name}"', start_and_stop)
+        return True
 
     def stop_removed(self, target: Cluster, names: list[str]) -> None:
         """Stop regions no longer in cluster.conf; refused while a volume is mounted.
@@ -132,15 +132,15 @@ class HeartbeatRegions:
 
     # -- offline -------------------------------------------------------------
 
-    def offline(self, target: Cluster) -> Outcome:
+    def offline(self, target: Cluster) -> None:
         """Stop the regions of a cluster in global mode; refused while a volume is mounted."""
         if not target.exists() or target.heartbeat.read("mode") != GLOBAL:
-            return Outcome.ALREADY
+            return
         names = target.heartbeat_regions()
         if not names:
-            return Outcome.ALREADY
-        @self.report.step(f'Stopping global heartbeat on cluster "{target.name}"')
-        def _() -> None:
+            return
+
+        def stop() -> None:
             # With more than three regions the kernel pins none of them, yet a
             # mounted volume still depends on them: look at the mounts first.
             if self.kernel.mounts_of_type("ocfs2"):
@@ -150,4 +150,5 @@ class HeartbeatRegions:
                     target.region(uuid).remove()
                 except StepError:
                     raise StepError(HEARTBEAT_STILL_ACTIVE) from None
-        return Outcome.DONE
+
+        self.steps.add(f'Stopping global heartbeat on cluster "{target.name}"', stop)

@@ -19,25 +19,23 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..configfs import Configfs
+from ..changes import SIGNAL, Change
 from ..errors import StepError, shown
-from ..kernel import DLMFS_MOUNTPOINT, Kernel
-from ..report import Outcome, Reporter
+from ..kernel import DLMFS_MOUNTPOINT
 from ..status import StatusReport
-from ..system import System
 
 if TYPE_CHECKING:
     import psutil  # imported where processes are looked at: status never needs it
+
+    from ..stacks.base import Context
 
 STEP = "Clean userdlm domains"
 KILL_GRACE = 2.0  # seconds a holder has to go after SIGTERM, then after SIGKILL
 SHOWN_HOLDERS = 5  # holders an error line names; the rest are counted
 COMMAND_SHOWN = 40
-POLL_INTERVAL = 0.05
 
 
 @dataclass(frozen=True)
@@ -55,11 +53,11 @@ class Holder:
         return f"pid {self.pid} ({shown(self.command, COMMAND_SHOWN)})"
 
 
-@dataclass
 class UserdlmDomains:
-    system: System
-    kernel: Kernel
-    report: Reporter
+    def __init__(self, context: Context) -> None:
+        self.system = context.system
+        self.kernel = context.kernel
+        self.steps = context.steps
 
     def mounted(self) -> bool:
         return self.kernel.mounted_fstype(DLMFS_MOUNTPOINT) == "ocfs2_dlmfs"
@@ -99,19 +97,19 @@ class UserdlmDomains:
 
     # -- offline -------------------------------------------------------------
 
-    def clean(self, force: bool = False) -> Outcome:
+    def clean(self, force: bool = False) -> None:
         """Refuse while a process holds /dlm (force: end it); remove the domains.
 
         Prints its step only when there is something to clean.
         """
         if not self.mounted() or self._stack_stays():
-            return Outcome.ALREADY
+            return
         holders = self.holders()
         domains = self.domains()
         if not holders and not domains:
-            return Outcome.ALREADY
-        @self.report.step(STEP)
-        def _() -> None:
+            return
+
+        def clean_domains() -> None:
             if holders and not force:
                 raise StepError(_in_use(holders))
             if holders:
@@ -119,23 +117,27 @@ class UserdlmDomains:
             failures = [error for name in domains if (error := self._remove(name))]
             if failures:
                 raise StepError(failures[0])
-        return Outcome.DONE
+
+        self.steps.add(STEP, clean_domains)
 
     def _stack_stays(self) -> bool:
         """A volume is mounted, or a local heartbeat region runs: offline will refuse."""
-        configfs = Configfs(self.system, self.kernel.configfs_mountpoint())
-        for target in configfs.clusters():
+        for target in self.kernel.configfs().clusters():
             if target.heartbeat.read("mode") != "global" and target.heartbeat_regions():
                 return True
         return bool(self.kernel.mounts_of_type("ocfs2"))
 
     def _end(self, holders: list[Holder]) -> None:
-        holders = [holder for holder in holders if self.system.changes(f"send SIGTERM to {holder}")]
+        from ..daemons import signal_and_wait
+
+        holders = [holder for holder in holders
+                   if self.system.make(Change(SIGNAL, text=f"send SIGTERM to {holder}")) is None]
         if not holders:
             return  # planning: the signals are sent when the step is carried out
-        remaining = _signal_and_wait([h.process for h in holders], signal.SIGTERM, self.system)
+        remaining = signal_and_wait([h.process for h in holders], signal.SIGTERM, self.system,
+                                    KILL_GRACE)
         if remaining:
-            remaining = _signal_and_wait(remaining, signal.SIGKILL, self.system)
+            remaining = signal_and_wait(remaining, signal.SIGKILL, self.system, KILL_GRACE)
         if remaining:
             pids = ", ".join(str(process.pid) for process in remaining)
             raise StepError(f"Unable to end the processes holding {DLMFS_MOUNTPOINT}: "
@@ -173,33 +175,3 @@ def _in_use(holders: list[Holder]) -> str:
         named += f" and {more} more"
     return (f"userdlm domains in {DLMFS_MOUNTPOINT} are in use by {named}: stop them,"
             " or force-offline ends them")
-
-
-def _signal_and_wait(
-    processes: list[psutil.Process], signum: signal.Signals, system: System
-) -> list[psutil.Process]:
-    import psutil
-
-    for process in processes:
-        system.probe(f"sending {signum.name} to pid {process.pid}")
-        try:
-            process.send_signal(signum)  # psutil refuses a pid that was reused
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    deadline = time.monotonic() + KILL_GRACE
-    remaining = processes
-    while True:
-        remaining = [process for process in remaining if _alive(process)]
-        if not remaining or time.monotonic() >= deadline:
-            return remaining
-        time.sleep(POLL_INTERVAL)
-
-
-def _alive(process: psutil.Process) -> bool:
-    """A zombie holds no file: it counts as gone (its parent reaps it, maybe later)."""
-    import psutil
-
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False

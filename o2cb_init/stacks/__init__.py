@@ -11,12 +11,12 @@ import importlib
 from ..errors import ConfigError
 from .base import Context, Stack
 
-# O2CB_STACK -> (module in this package, class)
+# O2CB_STACK -> (module in this package, class of its parts)
 STACKS: dict[str, tuple[str, str]] = {
-    "o2cb": ("o2cb", "O2cbStack"),
-    "heartbeat2": ("heartbeat2", "Heartbeat2Stack"),
-    "cman": ("cman", "CmanStack"),
-    "pcmk": ("pcmk", "PcmkStack"),
+    "o2cb": ("o2cb", "O2cbParts"),
+    "heartbeat2": ("heartbeat2", "Heartbeat2Parts"),
+    "cman": ("cman", "CmanParts"),
+    "pcmk": ("pcmk", "PcmkParts"),
 }
 
 
@@ -27,5 +27,5 @@ def stack_for(context: Context) -> Stack:
             f"{context.settings.path}: cluster stack \"{name}\" is not supported here"
         )
     module, cls = STACKS[name]
-    stack: Stack = getattr(importlib.import_module(f"{__name__}.{module}"), cls)(context)
-    return stack
+    parts = getattr(importlib.import_module(f"{__name__}.{module}"), cls)(context)
+    return Stack(context, parts)

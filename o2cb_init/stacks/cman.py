@@ -13,10 +13,9 @@ from ..configfs import Cluster
 from ..errors import MissingProgramError, StepError
 from ..kernel import Generation
 from ..parts.control import ControlDaemons
-from ..parts.drivers import Drivers
+from ..parts.drivers import Drivers, DriverSet
 from ..parts.o2nm import O2nmCluster
-from ..parts.userdlm import UserdlmDomains
-from ..report import Outcome
+from ..parts.o2nm_status import O2nmStatus
 from ..status import StatusReport
 from ..system import System
 from .base import Context
@@ -25,83 +24,64 @@ O2CB_CONTROLD = "o2cb_controld"
 OCFS2_CONTROLD = "ocfs2_controld"
 
 
-class CmanStack:
+class CmanParts:
     name = "cman"
+    drivers = DriverSet(plugin="user", heartbeat_method="user",
+                        generations=frozenset({Generation.STACKGLUE, Generation.HEARTBEAT_MODE}),
+                        extra_filesystems=("ocfs2",))
 
     def __init__(self, context: Context) -> None:
-        system, kernel, report = context.system, context.kernel, context.report
-        self.system = system
-        self.report = report
-        self.configfs = context.configfs
-        self.drivers = Drivers(
-            system, kernel, report, self.name, plugin="user", heartbeat_method="user",
-            generations=frozenset({Generation.STACKGLUE, Generation.HEARTBEAT_MODE}),
-            extra_filesystems=("ocfs2",),
-        )
+        self.system = context.system
+        self.steps = context.steps
         # o2cb_controld builds the cluster from cman's membership, not from a file.
-        self.o2nm = O2nmCluster(system, kernel, report, context.settings, from_layout=False,
-                                check_timeouts=False)
-        self.daemons = ControlDaemons(system, kernel, report, self.name,
-                                      (O2CB_CONTROLD, OCFS2_CONTROLD))
-        self.userdlm = UserdlmDomains(system, kernel, report)
-        self.daemons.daemon(O2CB_CONTROLD).stop_leaves = self._controld_stopped
-
-    def _controld_stopped(self) -> None:
-        """o2cb_controld removes the cluster it built when it stops."""
-        for target in self.configfs.clusters():
-            self.system.overlay.remove(target.path)
+        self.o2nm = O2nmCluster(context, from_layout=False, check_timeouts=False)
+        self.daemons = ControlDaemons(context, self.name, (O2CB_CONTROLD, OCFS2_CONTROLD))
 
     def check_online(self, cluster: str) -> None:
         """Nothing to check in a file: cman owns the layout."""
-
-    def load(self) -> Outcome:
-        return self.drivers.load()
 
     def is_online(self, cluster: str) -> bool:
         return self.o2nm.cluster(cluster).exists() and self.daemons.all_running()
 
     # -- online --------------------------------------------------------------
 
-    def online(self, cluster: str) -> Outcome:
+    def online(self, cluster: str, drivers: Drivers) -> None:
         self.daemons.require()
-        self.drivers.set_cluster_stack()
+        drivers.set_cluster_stack()
         if self.is_online(cluster):
-            self.report.line(f"Cluster {cluster} already online")
-            return Outcome.ALREADY
+            self.steps.note(f"Cluster {cluster} already online")
+            return
         self.check_membership(cluster)
         target = self.o2nm.cluster(cluster)
         o2cb_controld = self.daemons.daemon(O2CB_CONTROLD)
         if o2cb_controld.is_running() and not target.exists():
-            @self.report.step(f"Starting {o2cb_controld.label}")
-            def _() -> None:
+            def refuse() -> None:
                 raise StepError(
                     f"{o2cb_controld.label} is running, but cluster {cluster} is not in configfs"
                 )
+
+            self.steps.add(f"Starting {o2cb_controld.label}", refuse)
         if not target.exists():
             # Undone after o2cb_controld is stopped: a daemon killed cannot clean up.
             self.system.record_undo(
                 f"cluster {cluster} of {o2cb_controld.label}",
                 lambda: self._remove_leftover(target),
             )
-        outcome = self.daemons.start(
+        started = self.daemons.start(
             o2cb_controld, ready=target.exists,
             what=f"cluster {cluster} has not appeared in configfs",
         )
-        if outcome is Outcome.DONE:
-            @self.report.step("Setting O2CB cluster timeouts ")
-            def _() -> None:
-                self.o2nm.set_timeouts(target)
-        self.drivers.load_filesystem("ocfs2")
+        if started:
+            self.steps.add("Setting O2CB cluster timeouts ", lambda: self.o2nm.set_timeouts(target))
+        drivers.load_filesystem("ocfs2")
         self.daemons.start(self.daemons.daemon(OCFS2_CONTROLD))
-        return Outcome.DONE
 
     def _remove_leftover(self, target: Cluster) -> None:
         if target.exists() and not target.heartbeat_regions():
             self.o2nm.remove(target, strict=False)
 
     def check_membership(self, cluster: str) -> None:
-        @self.report.step(f'Checking cman cluster "{cluster}"')
-        def _() -> None:
+        def check() -> None:
             running = cman_cluster_name(self.system)
             if running != cluster:
                 raise StepError(
@@ -109,43 +89,35 @@ class CmanStack:
                     f" to {running} or give the cluster name on the command line"
                 )
 
+        self.steps.add(f'Checking cman cluster "{cluster}"', check)
+
     # -- offline -------------------------------------------------------------
 
-    def offline(self, cluster: str, force: bool = False) -> Outcome:
-        self.userdlm.clean(force)
+    def offline(self, cluster: str, force: bool) -> None:
         target = self.o2nm.cluster(cluster)
         leftover = target.exists() and not target.heartbeat_regions()
-        outcome = self.daemons.stop_all(self.configfs, force)
+        self.daemons.stop_all(force)
         # o2cb_controld removes its cluster when it stops; after a SIGKILL it
         # cannot, and only the stop itself tells which.
         if leftover:
-            @self.report.step(f"Removing cluster {cluster} from configfs", needed=target.exists)
-            def _() -> None:
+            def remove() -> None:
                 failures = self.o2nm.remove(target, strict=not force)
                 if failures:
                     raise failures[0]
-        self.drivers.unload_ocfs2()
-        return outcome
 
-    def unload(self) -> Outcome:
+            self.steps.add(f"Removing cluster {cluster} from configfs", remove,
+                           needed=target.exists)
+
+    def check_unload(self) -> None:
         self.daemons.check_none_running()
-        self.drivers.check_no_cluster()
-        self.userdlm.clean()
-        return self.drivers.unload()
 
     # -- status --------------------------------------------------------------
 
-    def status(self, cluster: str) -> StatusReport:
-        report = StatusReport()
-        self.drivers.status(report)
-        if cluster:
-            self.daemons.status(report)
-            # The o2nm cluster o2cb_controld built: registered, timeouts, heartbeat.
-            self.o2nm.status(report, cluster)
-            report.facts["online"] = self.is_online(cluster)
-            self.userdlm.status(report)
-        self.drivers.status_debugfs(report)
-        return report
+    def status(self, report: StatusReport, cluster: str) -> None:
+        self.daemons.status(report)
+        # The o2nm cluster o2cb_controld built: registered, timeouts, heartbeat.
+        O2nmStatus(self.o2nm).status(report, cluster)
+        report.facts["online"] = self.is_online(cluster)
 
 
 def cman_cluster_name(system: System) -> str:

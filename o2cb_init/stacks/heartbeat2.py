@@ -11,10 +11,9 @@ userspace stack is pcmk.
 from __future__ import annotations
 
 from ..kernel import Generation
-from ..parts.drivers import Drivers, default_refusal
+from ..parts.drivers import Drivers, DriverSet, default_refusal
 from ..parts.o2nm import O2nmCluster
-from ..parts.userdlm import UserdlmDomains
-from ..report import Outcome
+from ..parts.o2nm_status import O2nmStatus
 from ..status import StatusReport
 from .base import Context
 
@@ -29,49 +28,30 @@ def refusal(generation: Generation) -> str:
     return default_refusal("heartbeat2", generation)
 
 
-class Heartbeat2Stack:
+class Heartbeat2Parts:
     name = "heartbeat2"
+    drivers = DriverSet(plugin="user", heartbeat_method="user",
+                        generations=frozenset({Generation.HEARTBEAT_MODE}), refusal=refusal,
+                        extra_filesystems=("ocfs2",))
 
     def __init__(self, context: Context) -> None:
-        system, kernel, report = context.system, context.kernel, context.report
-        self.drivers = Drivers(
-            system, kernel, report, self.name, plugin="user", heartbeat_method="user",
-            generations=frozenset({Generation.HEARTBEAT_MODE}), refusal=refusal,
-            extra_filesystems=("ocfs2",),
-        )
-        self.o2nm = O2nmCluster(system, kernel, report, context.settings,
-                                check_timeouts=not context.observed)
-        self.userdlm = UserdlmDomains(system, kernel, report)
+        self.o2nm = O2nmCluster(context, check_timeouts=not context.observed)
 
     def check_online(self, cluster: str) -> None:
         if not self.o2nm.is_online(cluster):
             self.o2nm.check(cluster)
 
-    def load(self) -> Outcome:
-        return self.drivers.load()
-
-    def online(self, cluster: str) -> Outcome:
-        return self.o2nm.online(cluster)
+    def online(self, cluster: str, drivers: Drivers) -> None:
+        self.o2nm.online(cluster)
 
     def is_online(self, cluster: str) -> bool:
         return self.o2nm.is_online(cluster)
 
-    def offline(self, cluster: str, force: bool = False) -> Outcome:
-        self.userdlm.clean(force)
-        outcome = self.o2nm.offline(cluster, force)
-        self.drivers.unload_ocfs2()
-        return outcome
+    def offline(self, cluster: str, force: bool) -> None:
+        self.o2nm.offline(cluster, force)
 
-    def unload(self) -> Outcome:
-        self.drivers.check_no_cluster()
-        self.userdlm.clean()
-        return self.drivers.unload()
+    def check_unload(self) -> None:
+        """Nothing of this stack runs outside the kernel that this tool started."""
 
-    def status(self, cluster: str) -> StatusReport:
-        report = StatusReport()
-        self.drivers.status(report)
-        if cluster:
-            self.o2nm.status(report, cluster)
-            self.userdlm.status(report)
-        self.drivers.status_debugfs(report)
-        return report
+    def status(self, report: StatusReport, cluster: str) -> None:
+        O2nmStatus(self.o2nm).status(report, cluster)

@@ -10,68 +10,46 @@ on every kernel generation.
 from __future__ import annotations
 
 from ..kernel import Generation
-from ..parts.drivers import Drivers
+from ..parts.drivers import Drivers, DriverSet
 from ..parts.monitor import HeartbeatMonitor
 from ..parts.o2nm import O2nmCluster, removed_regions
+from ..parts.o2nm_status import O2nmStatus
 from ..parts.regions import HeartbeatRegions
-from ..parts.userdlm import UserdlmDomains
-from ..report import Outcome
 from ..status import StatusReport
 from .base import Context
 
 
-class O2cbStack:
+class O2cbParts:
     name = "o2cb"
+    drivers = DriverSet(plugin="o2cb", heartbeat_method="disk", generations=frozenset(Generation))
 
     def __init__(self, context: Context) -> None:
-        system, kernel, report = context.system, context.kernel, context.report
-        self.report = report
-        self.drivers = Drivers(system, kernel, report, self.name, plugin="o2cb",
-                               heartbeat_method="disk", generations=frozenset(Generation))
-        self.o2nm = O2nmCluster(system, kernel, report, context.settings,
-                                check_timeouts=not context.observed)
-        self.regions = HeartbeatRegions(system, kernel, report)
-        self.monitor = HeartbeatMonitor(system, report, self.name)
-        self.userdlm = UserdlmDomains(system, kernel, report)
+        self.o2nm = O2nmCluster(context, check_timeouts=not context.observed)
+        self.regions = HeartbeatRegions(context)
+        self.monitor = HeartbeatMonitor(context, self.name)
 
     def check_online(self, cluster: str) -> None:
         if not self.o2nm.is_online(cluster):
             self.o2nm.check(cluster)
 
-    def load(self) -> Outcome:
-        return self.drivers.load()
-
-    def online(self, cluster: str) -> Outcome:
-        self.drivers.set_cluster_stack()
+    def online(self, cluster: str, drivers: Drivers) -> None:
+        drivers.set_cluster_stack()
         target, layout = self.o2nm.cluster(cluster), self.o2nm.layout(cluster)
-        outcome = self.o2nm.online(cluster, set_mode=self.regions.set_mode,
+        changed = self.o2nm.online(cluster, set_mode=self.regions.set_mode,
                                    regions_to_stop=bool(removed_regions(target, layout)))
         started = self.regions.online(target, layout)
-        if Outcome.DONE in (outcome, started):
+        if changed or started:
             self.monitor.start()
-            return Outcome.DONE
-        return outcome
 
     def is_online(self, cluster: str) -> bool:
         return self.o2nm.is_online(cluster)
 
-    def offline(self, cluster: str, force: bool = False) -> Outcome:
-        self.userdlm.clean(force)
+    def offline(self, cluster: str, force: bool) -> None:
         self.regions.offline(self.o2nm.cluster(cluster))
-        outcome = self.o2nm.offline(cluster, force, before_removal=self.monitor.stop)
-        self.drivers.unload_ocfs2()
-        return outcome
+        self.o2nm.offline(cluster, force, before_removal=self.monitor.stop)
 
-    def unload(self) -> Outcome:
-        self.drivers.check_no_cluster()
-        self.userdlm.clean()
-        return self.drivers.unload()
+    def check_unload(self) -> None:
+        """Nothing of this stack runs outside the kernel."""
 
-    def status(self, cluster: str) -> StatusReport:
-        report = StatusReport()
-        self.drivers.status(report)
-        if cluster:
-            self.o2nm.status(report, cluster)
-            self.userdlm.status(report)
-        self.drivers.status_debugfs(report)
-        return report
+    def status(self, report: StatusReport, cluster: str) -> None:
+        O2nmStatus(self.o2nm).status(report, cluster)

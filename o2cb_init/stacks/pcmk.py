@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from ..kernel import Generation
 from ..parts.control import ControlDaemons
-from ..parts.drivers import Drivers, default_refusal
-from ..parts.userdlm import UserdlmDomains
-from ..report import Outcome
+from ..parts.drivers import Drivers, DriverSet, default_refusal
 from ..status import StatusReport
 from .base import Context
 
@@ -32,67 +30,46 @@ def refusal(generation: Generation) -> str:
         return f"{needs} ocfs2 drivers do not have (ocfs2 1.2 runs only the o2cb stack)"
     if generation is Generation.HEARTBEAT_MODE:
         return f"{needs} 2007-era ocfs2 drivers do not have (they run o2cb, cman and heartbeat2)"
-    return default_refusal(PcmkStack.name, generation)
+    return default_refusal(PcmkParts.name, generation)
 
 
-class PcmkStack:
+class PcmkParts:
     name = "pcmk"
+    drivers = DriverSet(plugin="user", heartbeat_method="user",
+                        generations=frozenset({Generation.STACKGLUE}), refusal=refusal,
+                        extra_filesystems=("ocfs2",))
 
     def __init__(self, context: Context) -> None:
-        system, kernel, report = context.system, context.kernel, context.report
-        self.report = report
-        self.configfs = context.configfs
-        self.drivers = Drivers(
-            system, kernel, report, self.name, plugin="user", heartbeat_method="user",
-            generations=frozenset({Generation.STACKGLUE}), refusal=refusal,
-            extra_filesystems=("ocfs2",),
-        )
-        self.daemons = ControlDaemons(system, kernel, report, self.name, ("ocfs2_controld",))
-        self.userdlm = UserdlmDomains(system, kernel, report)
+        self.steps = context.steps
+        self.daemons = ControlDaemons(context, self.name, ("ocfs2_controld",))
 
     def check_online(self, cluster: str) -> None:
         """Nothing to check in a file: Pacemaker owns the layout."""
 
-    def load(self) -> Outcome:
-        return self.drivers.load()
-
-    def online(self, cluster: str) -> Outcome:
+    def online(self, cluster: str, drivers: Drivers) -> None:
         self.daemons.require()
-        self.drivers.set_cluster_stack()
+        drivers.set_cluster_stack()
         if self.is_online(cluster):
-            self.report.line(f"Cluster {cluster} already online")
-            return Outcome.ALREADY
-        self.drivers.load_filesystem("ocfs2")
+            self.steps.note(f"Cluster {cluster} already online")
+            return
+        drivers.load_filesystem("ocfs2")
         for daemon in self.daemons.daemons:
             self.daemons.start(daemon)
-        return Outcome.DONE
 
     def is_online(self, cluster: str) -> bool:
         return self.daemons.all_running()
 
-    def offline(self, cluster: str, force: bool = False) -> Outcome:
-        self.userdlm.clean(force)
-        outcome = self.daemons.stop_all(self.configfs, force)
-        self.drivers.unload_ocfs2()
-        return outcome
+    def offline(self, cluster: str, force: bool) -> None:
+        self.daemons.stop_all(force)
 
-    def unload(self) -> Outcome:
+    def check_unload(self) -> None:
         self.daemons.check_none_running()
-        self.drivers.check_no_cluster()
-        self.userdlm.clean()
-        return self.drivers.unload()
 
-    def status(self, cluster: str) -> StatusReport:
-        report = StatusReport()
-        self.drivers.status(report)
-        if cluster:
-            report.facts["cluster"] = cluster
-            self.daemons.status(report)
-            online = self.is_online(cluster)
-            report.add(
-                "online", online,
-                f'Checking cluster "{cluster}" ({self.name}): {"Online" if online else "Offline"}',
-            )
-            self.userdlm.status(report)
-        self.drivers.status_debugfs(report)
-        return report
+    def status(self, report: StatusReport, cluster: str) -> None:
+        report.facts["cluster"] = cluster
+        self.daemons.status(report)
+        online = self.is_online(cluster)
+        report.add(
+            "online", online,
+            f'Checking cluster "{cluster}" ({self.name}): {"Online" if online else "Offline"}',
+        )

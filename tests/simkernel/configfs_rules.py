@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from o2cb_init.changes import MKDIR, RMDIR, WRITE, Change
+
 from . import faults, globalhb
 from .engine import STATE_FILE, CommandError, Kernel, read_value, write_file
 
@@ -306,12 +308,23 @@ def _fault(target: _Target) -> str | None:
         raise faults.os_error(target.path) from None
 
 
+# Each wrapper asks the seam's recorder first (System.make), exactly once, as
+# the original method does: while a verb is planned nothing is changed here
+# either.  Paths outside the simulated kernel are changed as the original
+# would change them.
+
+
 def _wrap_mkdir(original: Callable[..., None]) -> Callable[..., None]:
     def mkdir(self: Any, path: str, parents: bool = False) -> None:
-        target = None if self.planning else _classify(self, path)
+        if self.make(Change(MKDIR, path)) is not None:
+            return
+        target = _classify(self, path)
         if target is None or (parents and target.file.is_dir()):
-            return original(self, path, parents)
-        self.probe(f"create directory {path}")
+            if parents:
+                os.makedirs(self.path(path), exist_ok=True)
+            else:
+                os.mkdir(self.path(path))
+            return
         fault = _fault(target)
         _mkdir(target)
         target.kernel.save()
@@ -323,10 +336,12 @@ def _wrap_mkdir(original: Callable[..., None]) -> Callable[..., None]:
 
 def _wrap_rmdir(original: Callable[..., None]) -> Callable[..., None]:
     def rmdir(self: Any, path: str) -> None:
-        target = None if self.planning else _classify(self, path)
+        if self.make(Change(RMDIR, path)) is not None:
+            return
+        target = _classify(self, path)
         if target is None:
-            return original(self, path)
-        self.probe(f"remove directory {path}")
+            os.rmdir(self.path(path))
+            return
         fault = _fault(target)
         _rmdir(target)
         target.kernel.save()
@@ -338,12 +353,15 @@ def _wrap_rmdir(original: Callable[..., None]) -> Callable[..., None]:
 
 def _wrap_write_attribute(original: Callable[..., None]) -> Callable[..., None]:
     def write_attribute(self: Any, path: str, value: str) -> None:
-        target = None if self.planning else _classify(self, path)
+        if self.make(Change(WRITE, path, value)) is not None:
+            return
+        target = _classify(self, path)
+        fault = _fault(target) if target is not None else None
+        shown = _write(target, str(value)) if target is not None else None
+        with open(self.path(path), "w", encoding="utf-8") as handle:
+            handle.write(f"{value}\n")
         if target is None:
-            return original(self, path, value)
-        fault = _fault(target)
-        shown = _write(target, str(value))
-        original(self, path, value)
+            return
         if shown is not None:
             write_file(target.file, f"{shown}\n")
         target.kernel.save()

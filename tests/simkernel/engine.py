@@ -725,7 +725,9 @@ def _run(program: str, action: Any, kind: str | None = None) -> int:
 
 def main_modprobe(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "--show-depends" and not argv[1].startswith("-"):
-        return _show_depends(argv[1])
+        return _show_depends([argv[1]])
+    if len(argv) >= 3 and set(argv[:2]) == {"--show-depends", "-a"}:
+        return _show_depends(argv[2:])
     if len(argv) == 1 and not argv[0].startswith("-"):
         return _run("modprobe", lambda kernel: kernel.modprobe(argv[0]))
     if len(argv) == 2 and argv[0] in ("-r", "--remove") and not argv[1].startswith("-"):
@@ -738,17 +740,27 @@ def main_modprobe(argv: list[str]) -> int:
     return 1
 
 
-def _show_depends(name: str) -> int:
-    """``modprobe --show-depends``: NAME and what it needs, loaded or not; changes nothing."""
+def _show_depends(names: list[str]) -> int:
+    """``modprobe --show-depends [-a] NAME...``: each NAME and what it needs, loaded or
+    not, dependencies first; changes nothing.  As kmod does with -a, a module that
+    does not exist is a warning, the others are still shown, and the exit status is 1."""
     try:
         kernel = _kernel_from_env()
-        lines: list[str] = []
-        kernel.depends(name.replace("-", "_"), lines)
     except CommandError as error:
         print(error.message, file=sys.stderr)
         return error.status
-    print("".join(f"{line}\n" for line in lines), end="")
-    return 0
+    status = 0
+    for name in names:
+        lines: list[str] = []
+        try:
+            kernel.depends(name.replace("-", "_"), lines)
+        except CommandError as error:
+            message = error.message.replace("FATAL", "WARNING") if len(names) > 1 else error.message
+            print(message, file=sys.stderr)
+            status = error.status
+            continue
+        print("".join(f"{line}\n" for line in lines), end="")
+    return status
 
 
 def main_mount(argv: list[str]) -> int:
