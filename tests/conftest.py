@@ -5,6 +5,7 @@ The plain helpers (``o2cb``, ``prepare``, ``Run``) are in tests/runs.py.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +23,15 @@ from simkernel.configfs_rules import install as _install_rules  # noqa: E402
 
 
 def _activate(sim: SimKernel, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point this process's environment at ``sim`` and enforce the configfs rules."""
-    for key, value in sim.environment().items():
+    """Point this process's environment at ``sim`` and enforce the configfs rules.
+
+    The environment becomes exactly ``sim.environment()``, variables it drops
+    included: the programs a verb run in this process starts inherit it.
+    """
+    environment = sim.environment()
+    for key in set(os.environ) - set(environment):
+        monkeypatch.delenv(key)
+    for key, value in environment.items():
         monkeypatch.setenv(key, value)
     _install_rules(monkeypatch=monkeypatch)
 

@@ -82,9 +82,13 @@ class SimKernel:
         """Variables for running ``o2cb --root ROOT`` as a subprocess against this machine.
 
         The fakes come first on PATH and sitecustomize applies the configfs
-        rules inside the subprocess (O2CB_SIMKERNEL=1).
+        rules inside the subprocess (O2CB_SIMKERNEL=1).  PYTHONDONTWRITEBYTECODE
+        is left out: the fakes and ``python -m o2cb_init`` are new interpreters,
+        hundreds of them a run, and without bytecode each would compile the
+        simulated kernel and the package from source again.
         """
         env = dict(os.environ if base is None else base)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         path = [str(BIN_DIR)]
         # The fakes start with "#!/usr/bin/env python3": let that find this
         # interpreter directly, not through a version-manager shim (pyenv's
