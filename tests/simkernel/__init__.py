@@ -34,6 +34,7 @@ from .engine import (
 PACKAGE_DIR = Path(__file__).resolve().parent
 BIN_DIR = PACKAGE_DIR / "bin"
 SITE_DIR = PACKAGE_DIR / "site"
+REPO = PACKAGE_DIR.parent.parent  # holds o2cb_init, the package under test
 
 __all__ = [
     "BIN_DIR",
@@ -100,8 +101,11 @@ class SimKernel:
         env["PATH"] = os.pathsep.join(path)
         env["O2CB_ROOT"] = str(self.root)
         env["O2CB_SIMKERNEL"] = "1"
+        # The tree under test first: a program that does not start in it (a
+        # daemon double in ROOT/sbin, the console script) would otherwise
+        # import whichever o2cb_init the interpreter has installed.
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(SITE_DIR), *filter(None, [env.get("PYTHONPATH")])]
+            [str(SITE_DIR), str(REPO), *filter(None, [env.get("PYTHONPATH")])]
         )
         return env
 
