@@ -26,11 +26,21 @@ setup:
 PYTEST_NONEMPTY = rc=0; $(PYTHON) -m pytest $(1) || rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
+# The fast tests run on PYTEST_JOBS processes (pytest-xdist); the qemu beds
+# in one process of their own, since their session fixtures share boots.
+PYTEST_JOBS ?= 2
+FAST = -m "not realkernel and not bootbed"
+QEMU = -m "realkernel or bootbed"
+
+# Both invocations always run; either one failing fails the target.
 test: setup
-	@$(call PYTEST_NONEMPTY,)
+	@rc=0; \
+	($(call PYTEST_NONEMPTY,-n $(PYTEST_JOBS) $(FAST))) || rc=1; \
+	($(call PYTEST_NONEMPTY,$(QEMU))) || rc=1; \
+	exit $$rc
 
 test-fast:
-	$(PYTHON) -m pytest -m "not realkernel and not bootbed"
+	$(PYTHON) -m pytest -n $(PYTEST_JOBS) $(FAST)
 
 test-bootbed:
 	@$(call PYTEST_NONEMPTY,-m bootbed)
