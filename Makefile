@@ -21,6 +21,7 @@ setup:
 		echo "not root or no apt-get: the real-kernel and boot-bed tests will be skipped"; \
 	fi
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet -U click configobj psutil
 
 # pytest exits 5 when it collected nothing: that is a failure, not a pass.
 PYTEST_NONEMPTY = rc=0; $(PYTHON) -m pytest $(1) || rc=$$?; \
@@ -31,9 +32,14 @@ PYTEST_NONEMPTY = rc=0; $(PYTHON) -m pytest $(1) || rc=$$?; \
 PYTEST_JOBS ?= 2
 FAST = -m "not realkernel and not bootbed"
 QEMU = -m "realkernel or bootbed"
+# What the suite runs on: the interpreter and its click, configobj and psutil.
+SHOW_VERSIONS = import importlib.metadata as m, platform, sys; \
+	print("testing on python", platform.python_version(), "(" + sys.executable + "),", \
+	      ", ".join(name + " " + m.version(name) for name in ("click", "configobj", "psutil")))
 
 # Both invocations always run; either one failing fails the target.
 test: setup
+	@$(PYTHON) -c '$(SHOW_VERSIONS)'
 	@rc=0; \
 	($(call PYTEST_NONEMPTY,-n $(PYTEST_JOBS) $(FAST))) || rc=1; \
 	($(call PYTEST_NONEMPTY,$(QEMU))) || rc=1; \
