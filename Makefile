@@ -1,12 +1,17 @@
 # Two entry points for a fresh Debian 12 machine (run as root):
-#   make demo   boot Debian's kernel under qemu and run the whole o2cb story
-#   make test   install what the tests need, then run all of them
+#   make demo   install only what the demo needs (qemu, busybox, kmod,
+#               ocfs2-tools, this machine's Debian kernel, virtme-ng, the
+#               package with click, configobj and psutil), then boot that
+#               kernel under qemu and run the whole o2cb story
+#   make test   install everything the tests need (make setup: three kernels,
+#               the boot bed's and package build's tools, the dev tools),
+#               then run all of them
 # and for packagers:
 #   make deb    build dist/o2cb-init_VERSION_all.deb with debhelper and pybuild
 PYTHON ?= python3
 DEB_BUILD_DIR := build/deb
 
-.PHONY: setup test test-fast test-bootbed demo lint deb bench bench-realkernel
+.PHONY: setup demo-setup test test-fast test-bootbed demo lint deb bench bench-realkernel
 
 setup:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -16,21 +21,47 @@ setup:
 		echo "not root or no apt-get: the real-kernel and boot-bed tests will be skipped"; \
 	fi
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet -U click configobj psutil
 
 # pytest exits 5 when it collected nothing: that is a failure, not a pass.
 PYTEST_NONEMPTY = rc=0; $(PYTHON) -m pytest $(1) || rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
+# The fast tests run on PYTEST_JOBS processes (pytest-xdist); the qemu beds
+# in one process of their own, since their session fixtures share boots.
+PYTEST_JOBS ?= 2
+FAST = -m "not realkernel and not bootbed"
+QEMU = -m "realkernel or bootbed"
+# What the suite runs on: the interpreter and its click, configobj and psutil.
+SHOW_VERSIONS = import importlib.metadata as m, platform, sys; \
+	print("testing on python", platform.python_version(), "(" + sys.executable + "),", \
+	      ", ".join(name + " " + m.version(name) for name in ("click", "configobj", "psutil")))
+
+# Both invocations always run; either one failing fails the target.
 test: setup
-	@$(call PYTEST_NONEMPTY,)
+	@$(PYTHON) -c '$(SHOW_VERSIONS)'
+	@rc=0; \
+	($(call PYTEST_NONEMPTY,-n $(PYTEST_JOBS) $(FAST))) || rc=1; \
+	($(call PYTEST_NONEMPTY,$(QEMU))) || rc=1; \
+	exit $$rc
 
 test-fast:
-	$(PYTHON) -m pytest -m "not realkernel and not bootbed"
+	$(PYTHON) -m pytest -n $(PYTEST_JOBS) $(FAST)
 
 test-bootbed:
 	@$(call PYTEST_NONEMPTY,-m bootbed)
 
-demo: setup
+# The demo runs ours on one node of the bookworm kernel: no reference script's
+# psmisc, no two-node network (iproute2), no compiler, no other kernel.
+demo-setup:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		O2CB_RK_SUITES=bookworm bash .ci/install-realkernel --demo; \
+	else \
+		echo "not root or no apt-get: the demo's prerequisites cannot be installed"; \
+	fi
+	$(PYTHON) -m pip install --quiet -e .
+
+demo: demo-setup
 	$(PYTHON) -m tests.realkernel.demo
 
 # Ours against Debian's /etc/init.d/o2cb on a fake kernel (root; gcc, ocfs2-tools)

@@ -1,7 +1,11 @@
-"""Shared fixtures: a simulated kernel per test (see tests/simkernel)."""
+"""Shared fixtures: a simulated kernel per test (see tests/simkernel), configured or online.
+
+The plain helpers (``o2cb``, ``prepare``, ``Run``) are in tests/runs.py.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,14 +16,22 @@ _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
+from runs import o2cb, prepare  # noqa: E402
 from simkernel import SimKernel  # noqa: E402
 from simkernel import two_node_cluster_conf as _two_node_cluster_conf  # noqa: E402
 from simkernel.configfs_rules import install as _install_rules  # noqa: E402
 
 
 def _activate(sim: SimKernel, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point this process's environment at ``sim`` and enforce the configfs rules."""
-    for key, value in sim.environment().items():
+    """Point this process's environment at ``sim`` and enforce the configfs rules.
+
+    The environment becomes exactly ``sim.environment()``, variables it drops
+    included: the programs a verb run in this process starts inherit it.
+    """
+    environment = sim.environment()
+    for key in set(os.environ) - set(environment):
+        monkeypatch.delenv(key)
+    for key, value in environment.items():
         monkeypatch.setenv(key, value)
     _install_rules(monkeypatch=monkeypatch)
 
@@ -61,3 +73,17 @@ def sim(make_sim: Callable[..., SimKernel]) -> SimKernel:
 def two_node_cluster_conf() -> Callable[..., str]:
     """The cluster.conf helper: ``two_node_cluster_conf(hostname="node1", name="ocfs2")``."""
     return _two_node_cluster_conf
+
+
+@pytest.fixture
+def machine(sim: SimKernel, two_node_cluster_conf: Callable[..., str]) -> SimKernel:
+    """A modern kernel, nothing loaded, the o2cb stack configured for cluster ocfs2."""
+    return prepare(sim, two_node_cluster_conf)
+
+
+@pytest.fixture
+def online(machine: SimKernel) -> SimKernel:
+    """``machine`` after a successful start."""
+    run = o2cb(machine, "start")
+    assert run.exit_code == 0, run.stderr
+    return machine

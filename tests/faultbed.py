@@ -1,71 +1,21 @@
-"""Helpers for the crash, fault and race tests: runs of o2cb and the clean states.
+"""Helpers for the crash, fault and race tests: the state a verb may change, and its faults.
 
-A faulted run goes through a subprocess (a SIGKILL must hit the tool, not
-pytest); the runs that follow it go in-process through CliRunner.
+A faulted run goes through a subprocess (``runs.o2cb_process``: a SIGKILL
+must hit the tool, not pytest); the runs that follow it go in-process
+(``runs.o2cb``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clirunner import runner
+from runs import o2cb_process
 from simkernel import SimKernel, faults
 
 from o2cb_init.baseline import BASELINE_FILE
-from o2cb_init.cli import cli
-
-CLUSTER = "ocfs2"
-# Non-default values, so that a default left in place shows.
-CONFIG = (
-    "O2CB_ENABLED=true\n"
-    "O2CB_STACK=o2cb\n"
-    f"O2CB_BOOTCLUSTER={CLUSTER}\n"
-    "O2CB_HEARTBEAT_THRESHOLD=21\n"
-    "O2CB_IDLE_TIMEOUT_MS=20000\n"
-    "O2CB_KEEPALIVE_DELAY_MS=3000\n"
-    "O2CB_RECONNECT_DELAY_MS=2500\n"
-)
-
-
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def o2cb(sim: SimKernel, *args: str) -> Run:
-    result = runner().invoke(cli, ["--root", str(sim.root), *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Run(result.exit_code, result.stdout, result.stderr)
-
-
-def o2cb_process(sim: SimKernel, *args: str, fault: str | None = None,
-                 extra_env: dict[str, str] | None = None, timeout: float = 60) -> Run:
-    env = sim.environment()
-    env.pop(faults.VARIABLE, None)
-    if fault:
-        env[faults.VARIABLE] = fault
-    env.update(extra_env or {})
-    done = subprocess.run(
-        [sys.executable, "-m", "o2cb_init", "--root", str(sim.root), *args],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
-
-
-def prepare(sim: SimKernel, cluster_conf: Callable[..., str]) -> SimKernel:
-    sim.write_config(CONFIG)
-    sim.write_cluster_conf(cluster_conf())
-    return sim
 
 
 def state(sim: SimKernel) -> dict[str, Any]:

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from faultbed import CLUSTER, CONFIG, files, o2cb, o2cb_process
+from faultbed import files
+from runs import CLUSTER, CONFIG, o2cb, o2cb_process
 from simkernel import PROFILES, SimKernel, faults, two_node_cluster_conf
 from simkernel.engine import STATE_FILE
 from simkernel.engine import Kernel as EngineKernel

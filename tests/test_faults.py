@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from faultbed import CLUSTER, fault_points, o2cb, o2cb_process, prepare, state
+from faultbed import fault_points, state
+from runs import CLUSTER, o2cb, o2cb_process, prepare
 from simkernel import SimKernel, faults
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultbed import CONFIG, Run, o2cb, o2cb_process, state
+from faultbed import state
+from runs import CONFIG, Run, o2cb, o2cb_process
 from simkernel import SimKernel, faults, globalhb, two_node_cluster_conf
 
 from o2cb_init import ocfs2disk

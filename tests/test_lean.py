@@ -16,12 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from clirunner import invoke
-from faultbed import CLUSTER, CONFIG, prepare
+from runs import CLUSTER, CONFIG, o2cb
 from simkernel import SimKernel
 
 from o2cb_init import clusterconf, daemons, stacks
-from o2cb_init.cli import cli
 from o2cb_init.clusterconf import parse
 
 # Nothing `status` or `online-status` on the classic stack needs.
@@ -69,11 +67,6 @@ def imported(sim: SimKernel, *args: str, simulated: bool = False) -> tuple[int, 
     return done.returncode, set(last.split()[1:]), done.stdout
 
 
-@pytest.fixture
-def machine(sim: SimKernel, two_node_cluster_conf: Callable[..., str]) -> SimKernel:
-    return prepare(sim, two_node_cluster_conf)
-
-
 def monitors(program: Path) -> list[int]:
     """Pids of the stand-in monitor.  Its shell forks for every `sleep`, and a
     fork that has not yet run `sleep` shows the same command line: a process
@@ -109,7 +102,7 @@ def test_status_on_the_classic_stack_imports_nothing_it_does_not_use(
     code, modules, stdout = imported(machine, "status")
     assert code == 3 and "Offline" in stdout
     assert sorted(modules.intersection(NEVER_FOR_STATUS)) == []
-    assert invoke(cli, ["--root", str(machine.root), "start"]).exit_code == 0
+    assert o2cb(machine, "start").exit_code == 0
     assert daemons.running_pids(str(monitor)), "start launched o2hbmonitor"
     for verb in ("status", "online-status"):
         code, modules, stdout = imported(machine, verb)
@@ -157,13 +150,13 @@ def test_start_launches_o2hbmonitor_without_waiting_for_it(
     monkeypatch.setattr(time, "sleep", naps.append)
     monkeypatch.setenv("O2CB_DAEMON_SETTLE", "30")
     started = time.monotonic()
-    result = invoke(cli, ["--root", str(machine.root), "start"])
+    result = o2cb(machine, "start")
     took = time.monotonic() - started
     assert result.exit_code == 0, result.stderr
     assert naps == [], "start slept or polled"
     assert took < 15, "a settle wait of 30 s would show"
     assert len(monitors(monitor)) == 1, "the monitor runs after start returned"
-    assert invoke(cli, ["--root", str(machine.root), "stop"]).exit_code == 0
+    assert o2cb(machine, "stop").exit_code == 0
     assert daemons.running_pids(str(monitor)) == []
 
 
@@ -180,7 +173,7 @@ def test_cluster_conf_is_parsed_once_per_run(
     for verb, code in (("start", 0), ("status", 0), ("stop", 0)):
         clusterconf._parsed.cache_clear()
         calls.clear()
-        assert invoke(cli, ["--root", str(machine.root), verb]).exit_code == code
+        assert o2cb(machine, verb).exit_code == code
         assert len(calls) <= 1, f"{verb} parsed cluster.conf {len(calls)} times"
     assert calls == [], "stop needs no layout once the cluster is gone"
 

@@ -14,7 +14,8 @@ import re
 from collections.abc import Callable
 
 import pytest
-from faultbed import CLUSTER, CONFIG, files, o2cb, prepare, state
+from faultbed import files, state
+from runs import CLUSTER, CONFIG, o2cb, prepare
 from simkernel import SimKernel
 
 from o2cb_init import config

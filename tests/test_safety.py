@@ -13,22 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from faultbed import CLUSTER, o2cb, o2cb_process, prepare, state
+from faultbed import state
+from runs import CLUSTER, o2cb, o2cb_process, prepare
 from simkernel import SimKernel
 
 from o2cb_init.lock import LOCK_FILE
-
-
-@pytest.fixture
-def machine(sim: SimKernel, two_node_cluster_conf: Callable[..., str]) -> SimKernel:
-    return prepare(sim, two_node_cluster_conf)
-
-
-@pytest.fixture
-def online(machine: SimKernel) -> SimKernel:
-    assert o2cb(machine, "start").exit_code == 0
-    return machine
-
 
 # -- stop and status never depend on the config file ------------------------------
 

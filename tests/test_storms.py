@@ -14,7 +14,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from faultbed import o2cb, prepare, state
+from faultbed import state
+from runs import o2cb, prepare
 from simkernel import SimKernel
 
 RUNS = 8

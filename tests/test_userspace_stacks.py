@@ -20,29 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from clirunner import invoke
 from doubles import install_cman_tool, install_daemons, mode_variable
+from runs import CLUSTER, Run, o2cb
 from simkernel import SimKernel
 from simkernel.engine import Kernel as EngineKernel
 
-from o2cb_init.cli import cli
 from o2cb_init.daemons import Daemon, daemon_settle, daemon_timeout
 from o2cb_init.errors import ExitCode
 from o2cb_init.system import System
 
-CLUSTER = "ocfs2"
 TIMEOUT = "3"  # seconds; generous for a busy machine, where a double starts slowly
-
-
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def text(self) -> str:
-        return self.stdout + self.stderr
 
 
 @dataclass
@@ -55,10 +42,10 @@ class Bed:
     log: Path
     installed: dict[str, Path] = field(default_factory=dict)
 
-    def o2cb(self, *args: str) -> Result:
-        result = invoke(cli, ["--root", str(self.sim.root), *args])
+    def o2cb(self, *args: str) -> Run:
+        run = o2cb(self.sim, *args)
         self.wait_ready()
-        return Result(result.exit_code, result.stdout, result.stderr)
+        return run
 
     def wait_ready(self) -> None:
         """Wait until each running double has set up its signal handling.

@@ -16,17 +16,14 @@ import errno
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clirunner import invoke
-from faultbed import CLUSTER, CONFIG
+from runs import CLUSTER, CONFIG, Run, o2cb, prepare
 from simkernel import SimKernel
 
 from o2cb_init.baseline import BASELINE_FILE
-from o2cb_init.cli import cli
 from o2cb_init.system import CommandResult, System
 
 HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
@@ -61,44 +58,6 @@ STACK_MODULES = {
 
 # The simulated kernel has no /sys/kernel/debug.
 DEBUGFS_NOT_MOUNTED = "Debug file system at /sys/kernel/debug: not mounted"
-
-
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.stdout.splitlines()
-
-    @property
-    def errors(self) -> list[str]:
-        return self.stderr.splitlines()
-
-
-def o2cb(sim: SimKernel, *args: str) -> Run:
-    result = invoke(cli, ["--root", str(sim.root), *args])
-    return Run(result.exit_code, result.stdout, result.stderr)
-
-
-def configure(sim: SimKernel, conf: Callable[..., str], config: str = CONFIG) -> SimKernel:
-    sim.write_config(config)
-    sim.write_cluster_conf(conf())
-    return sim
-
-
-@pytest.fixture
-def machine(sim: SimKernel, two_node_cluster_conf: Callable[..., str]) -> SimKernel:
-    """A modern kernel, nothing loaded, the o2cb stack configured for cluster ocfs2."""
-    return configure(sim, two_node_cluster_conf)
-
-
-@pytest.fixture
-def online(machine: SimKernel) -> SimKernel:
-    assert o2cb(machine, "start").exit_code == 0
-    return machine
 
 
 @pytest.fixture
@@ -196,7 +155,7 @@ def test_start_creates_a_missing_dlm_mount_point(machine: SimKernel) -> None:
 def test_start_when_disabled_loads_nothing(
     sim: SimKernel, two_node_cluster_conf: Callable[..., str]
 ) -> None:
-    configure(sim, two_node_cluster_conf, CONFIG.replace("ENABLED=true", "ENABLED=false"))
+    prepare(sim, two_node_cluster_conf, CONFIG.replace("ENABLED=true", "ENABLED=false"))
     before = sim.snapshot()
     run = o2cb(sim, "start")
     assert run.exit_code == 0
@@ -227,7 +186,7 @@ def test_start_from_loaded_only_brings_the_cluster_online(loaded: SimKernel) -> 
 def test_start_with_a_cluster_argument(
     sim: SimKernel, two_node_cluster_conf: Callable[..., str]
 ) -> None:
-    configure(sim, lambda: two_node_cluster_conf(name="other"))
+    prepare(sim, lambda: two_node_cluster_conf(name="other"))
     run = o2cb(sim, "start", "other")
     assert run.exit_code == 0, run.stderr
     assert sim.tree()["other/node/node1/local"] == "1"
@@ -237,7 +196,7 @@ def test_start_with_a_cluster_argument(
 def test_start_on_a_kernel_without_sys_kernel_config_mounts_at_config(
     make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
 ) -> None:
-    sim = configure(make_sim(config_mount="/config"), two_node_cluster_conf)
+    sim = prepare(make_sim(config_mount="/config"), two_node_cluster_conf)
     assert not sim.path("/sys/kernel/config").exists()
     before = sim.snapshot()
     run = o2cb(sim, "start")
@@ -322,7 +281,7 @@ def test_stop_with_built_in_drivers_unloads_nothing_built_in(
     two_node_cluster_conf: Callable[..., str],
     commands: list[list[str]],
 ) -> None:
-    sim = configure(make_sim(profile="builtin"), two_node_cluster_conf)
+    sim = prepare(make_sim(profile="builtin"), two_node_cluster_conf)
     before = sim.snapshot()
     start = o2cb(sim, "start")
     assert start.exit_code == 0, start.stderr
@@ -568,7 +527,7 @@ def test_online_status_says_error_when_it_cannot_read_the_cluster(online: SimKer
 def test_online_fails_when_this_host_is_not_in_cluster_conf(
     make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
 ) -> None:
-    sim = configure(make_sim(hostname="stranger"), two_node_cluster_conf)
+    sim = prepare(make_sim(hostname="stranger"), two_node_cluster_conf)
     before = sim.snapshot()
     run = o2cb(sim, "start")
     assert run.exit_code == 6, "a layout without this host is a configuration problem"
@@ -605,7 +564,7 @@ def test_a_second_cluster_is_refused_by_the_kernel(
 def test_keepalive_not_below_idle_is_refused_before_anything_loads(
     sim: SimKernel, two_node_cluster_conf: Callable[..., str]
 ) -> None:
-    configure(
+    prepare(
         sim, two_node_cluster_conf, CONFIG.replace("KEEPALIVE_DELAY_MS=3000",
                                                    "KEEPALIVE_DELAY_MS=20000")
     )
@@ -619,7 +578,7 @@ def test_keepalive_not_below_idle_is_refused_before_anything_loads(
 def test_a_duplicate_node_address_is_refused(
     sim: SimKernel, two_node_cluster_conf: Callable[..., str]
 ) -> None:
-    configure(sim, lambda: two_node_cluster_conf().replace("10.0.0.2", "127.0.0.1"))
+    prepare(sim, lambda: two_node_cluster_conf().replace("10.0.0.2", "127.0.0.1"))
     run = o2cb(sim, "start")
     assert run.exit_code == 6
     assert_one_error_line(run)
@@ -673,7 +632,7 @@ def test_a_missing_cluster_conf_exits_6(machine: SimKernel) -> None:
 def test_legacy12_start_and_stop(
     make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
 ) -> None:
-    sim = configure(make_sim(profile="legacy12"), two_node_cluster_conf)
+    sim = prepare(make_sim(profile="legacy12"), two_node_cluster_conf)
     before = sim.snapshot()
     run = o2cb(sim, "start")
     assert run.exit_code == 0, run.stderr
@@ -693,7 +652,7 @@ def test_legacy12_start_and_stop(
 def test_legacy12_refuses_the_userspace_stacks(
     make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str], stack: str
 ) -> None:
-    sim = configure(
+    sim = prepare(
         make_sim(profile="legacy12"),
         two_node_cluster_conf,
         CONFIG.replace("O2CB_STACK=o2cb", f"O2CB_STACK={stack}"),
@@ -709,7 +668,7 @@ def test_legacy12_refuses_the_userspace_stacks(
 def test_hbmode2007_start_and_stop(
     make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str]
 ) -> None:
-    sim = configure(make_sim(profile="hbmode2007"), two_node_cluster_conf)
+    sim = prepare(make_sim(profile="hbmode2007"), two_node_cluster_conf)
     before = sim.snapshot()
     run = o2cb(sim, "start")
     assert run.exit_code == 0, run.stderr
@@ -760,7 +719,7 @@ def test_verbose_prints_probes_on_stderr(machine: SimKernel) -> None:
 def test_enable_writes_the_setting_then_starts(
     sim: SimKernel, two_node_cluster_conf: Callable[..., str]
 ) -> None:
-    configure(sim, two_node_cluster_conf, "# kept\n" + CONFIG.replace("=true", "=false"))
+    prepare(sim, two_node_cluster_conf, "# kept\n" + CONFIG.replace("=true", "=false"))
     run = o2cb(sim, "enable")
     assert run.exit_code == 0, run.stderr
     assert run.lines[0] == "Writing O2CB configuration: OK"
@@ -846,7 +805,7 @@ def test_life_cycle(
     profile: str,
     config_mount: str,
 ) -> None:
-    sim = configure(make_sim(profile=profile, config_mount=config_mount), two_node_cluster_conf)
+    sim = prepare(make_sim(profile=profile, config_mount=config_mount), two_node_cluster_conf)
     clean = sim.snapshot()
     assert o2cb(sim, "load").exit_code == 0
     assert o2cb(sim, "status").exit_code == 3

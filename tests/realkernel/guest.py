@@ -546,12 +546,13 @@ for _name, (_setup, _verb) in PARITY_CASES.items():
 # -- bringing the kernel back to the baseline ----------------------------------
 
 
-def write_config() -> None:
+def write_config(cluster_conf: str = CLUSTER_CONF, sysconfig: str | None = None) -> None:
+    """Write cluster.conf and /etc/default/o2cb: by default this bed's one-node cluster."""
     os.makedirs("/etc/ocfs2", exist_ok=True)
     with open("/etc/ocfs2/cluster.conf", "w") as handle:
-        handle.write(CLUSTER_CONF)
+        handle.write(cluster_conf)
     with open("/etc/default/o2cb", "w") as handle:
-        handle.write(sysconfig_text())
+        handle.write(sysconfig_text() if sysconfig is None else sysconfig)
 
 
 def quiet(argv: list[str]) -> tuple[int, str]:

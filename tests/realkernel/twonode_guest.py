@@ -60,11 +60,7 @@ def cluster_conf() -> str:
 
 
 def write_config() -> None:
-    os.makedirs("/etc/ocfs2", exist_ok=True)
-    with open("/etc/ocfs2/cluster.conf", "w") as handle:
-        handle.write(cluster_conf())
-    with open("/etc/default/o2cb", "w") as handle:
-        handle.write(SYSCONFIG)
+    guest.write_config(cluster_conf(), SYSCONFIG)
 
 
 def o2cb_tool() -> str:

@@ -34,6 +34,7 @@ from .engine import (
 PACKAGE_DIR = Path(__file__).resolve().parent
 BIN_DIR = PACKAGE_DIR / "bin"
 SITE_DIR = PACKAGE_DIR / "site"
+REPO = PACKAGE_DIR.parent.parent  # holds o2cb_init, the package under test
 
 __all__ = [
     "BIN_DIR",
@@ -82,9 +83,13 @@ class SimKernel:
         """Variables for running ``o2cb --root ROOT`` as a subprocess against this machine.
 
         The fakes come first on PATH and sitecustomize applies the configfs
-        rules inside the subprocess (O2CB_SIMKERNEL=1).
+        rules inside the subprocess (O2CB_SIMKERNEL=1).  PYTHONDONTWRITEBYTECODE
+        is left out: the fakes and ``python -m o2cb_init`` are new interpreters,
+        hundreds of them a run, and without bytecode each would compile the
+        simulated kernel and the package from source again.
         """
         env = dict(os.environ if base is None else base)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         path = [str(BIN_DIR)]
         # The fakes start with "#!/usr/bin/env python3": let that find this
         # interpreter directly, not through a version-manager shim (pyenv's
@@ -96,8 +101,11 @@ class SimKernel:
         env["PATH"] = os.pathsep.join(path)
         env["O2CB_ROOT"] = str(self.root)
         env["O2CB_SIMKERNEL"] = "1"
+        # The tree under test first: a program that does not start in it (a
+        # daemon double in ROOT/sbin, the console script) would otherwise
+        # import whichever o2cb_init the interpreter has installed.
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(SITE_DIR), *filter(None, [env.get("PYTHONPATH")])]
+            [str(SITE_DIR), str(REPO), *filter(None, [env.get("PYTHONPATH")])]
         )
         return env
 
