@@ -3,7 +3,7 @@
 Each volume is a sparse image file formatted by ocfs2-tools on this host;
 what o2cb_init.ocfs2disk reads is compared with ocfs2-tools' own view of it
 (debugfs.ocfs2, mounted.ocfs2) and with what the kernel got from Debian's
-o2cb for a 600 MB volume with 4 slots (KERNEL.md: block_bytes 512,
+o2cb for a 600 MB volume with 4 slots (doc/kernel.md: block_bytes 512,
 blocks 255, start_block 1112).
 """
 

@@ -1,4 +1,4 @@
-"""The simulated kernel itself: it must behave like KERNEL.md says the real one does."""
+"""The simulated kernel itself: it must behave like doc/kernel.md says the real one does."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ o2cb probes the kernel (/proc/filesystems, /proc/modules, /sys/fs/ocfs2,
 configfs) instead of assuming a version.  These tests pin down, per kernel,
 the interface it relies on, so that a kernel that moves any of it fails
 here by name, before a scenario fails for a reason that is harder to read.
-The README's table of tested kernels states the same facts.
+doc/kernel.md, "The interface of the three tested kernels", states the same
+facts.
 """
 
 from __future__ import annotations

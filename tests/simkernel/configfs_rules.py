@@ -1,8 +1,8 @@
 """The kernel's rules for configfs (o2nm) and sysfs, enforced on System's file methods.
 
 In a simulated root configfs is a plain directory tree, where any mkdir,
-rmdir or write succeeds.  The real o2nm refuses many of them (KERNEL.md,
-"configfs, o2cb stack (o2nm)"), and creates attribute files itself.
+rmdir or write succeeds.  The real o2nm refuses many of them (doc/kernel.md,
+"The o2nm tree in configfs"), and creates attribute files itself.
 :func:`install` wraps ``System.mkdir``, ``System.rmdir`` and
 ``System.write_attribute`` so that, for a System whose root is a simulated
 root, paths inside the mounted configfs and under /sys and /proc behave like

@@ -2,7 +2,7 @@
 
 A simulated machine is a directory used as the root (``o2cb --root DIR``).
 Everything the tool reads is a plain file under it, laid out like the real
-pseudo filesystems (KERNEL.md):
+pseudo filesystems (doc/kernel.md):
 
 - ``proc/filesystems``, ``proc/modules``, ``proc/mounts`` in the kernel's own
   formats, ``proc/sys/kernel/hostname``;
