@@ -22,7 +22,8 @@ import fcntl
 import os
 import stat
 import struct
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import blockdev
@@ -401,6 +402,47 @@ def find_region(system: System, uuid: str) -> Region:
     return heartbeat_region(str(system.path(found.node)), blockdev.shown_path(system, found.name))
 
 
+POLL_INTERVAL = 0.25  # seconds between two looks at /sys/block while waiting
+
+
+def wait_for_devices(
+    system: System,
+    uuids: list[str],
+    timeout: float,
+    interval: float = POLL_INTERVAL,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Region]:
+    """The heartbeat region of every volume in ``uuids``, waiting for their devices.
+
+    At boot a region's device may not be there yet: the iSCSI login or
+    multipathd's map comes a little after.  The block devices are looked
+    at every ``interval`` seconds until each UUID is on a device fit for
+    heartbeat I/O or ``timeout`` seconds, one bound for the whole wait,
+    have passed (0 looks once).  Then DeviceMissing names every UUID still
+    missing, each with its reason, in one line.  A volume that is there but
+    cannot carry a region (no heartbeat file, a copy on two disks) fails
+    at once: waiting would not change it.
+    """
+    deadline = clock() + timeout
+    found: dict[str, Region] = {}
+    while True:
+        reasons = []
+        for uuid in uuids:
+            if uuid in found:
+                continue
+            try:
+                found[uuid] = find_region(system, uuid)
+            except DeviceMissing as error:
+                reasons.append(error.message)
+        if not reasons:
+            return {uuid: found[uuid] for uuid in uuids}
+        left = deadline - clock()
+        if left <= 0:
+            raise DeviceMissing(f"{'; '.join(reasons)} (waited {timeout:g} s)")
+        sleep(min(interval, left))
+
+
 __all__ = [
     "DeviceMissing",
     "DiskError",
@@ -413,4 +455,5 @@ __all__ = [
     "find_region",
     "heartbeat_region",
     "read_superblock",
+    "wait_for_devices",
 ]
