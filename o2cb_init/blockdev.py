@@ -17,10 +17,11 @@ is a rule here, not the order of names:
   them in ``slaves/``; DRBD links neither holders nor slaves, so it is
   known by its name) goes before the others, as a DRBD device goes before
   its backing disk;
-- a physical device whose WWID multipath knows (listed in
+- otherwise, a device whose WWID multipath knows (listed in
   /etc/multipath/wwids, or shared by two devices) is a path of a map that
   is not up: heartbeating on it would be the single-path case above, so
-  it is refused until multipathd has made the map.
+  the volume is refused until multipathd has made the map, even when
+  another disk (a copy of the LUN) carries it too.
 
 Every path is root-relative and read through the System seam, so that
 --root trees and the simulated kernel answer as the machine would.

@@ -352,15 +352,15 @@ def choose_device(
     if stacked:
         tops = stacked
     else:
-        paths = {device: blockdev.multipath_wwid(system, device, carrying) for device in tops}
-        single = [device for device in tops if paths[device] is None]
-        if not single:
-            wwid = sorted({str(found) for found in paths.values()})[0]
+        # A path next to another disk is still a path: the other disk is a
+        # copy of the LUN, not the map that will come up over it.
+        wwids = sorted({found for found in (blockdev.multipath_wwid(system, device, carrying)
+                                            for device in tops) if found})
+        if wwids:
             raise DeviceMissing(
-                f"{label}: only multipath paths of WWID {wwid} carry it and no multipath"
+                f"{label}: only multipath paths of WWID {wwids[0]} carry it and no multipath"
                 " map is up: start multipathd"
             )
-        tops = single
     if len(tops) > 1:
         raise DiskError(
             f"{label}: {_names(tops)} all carry it and none is stacked on the others:"

@@ -211,14 +211,27 @@ def test_two_paths_with_one_wwid_are_paths_without_a_wwids_file(
         ocfs2disk.find_device(System(root=str(machine.root)), uuid)
 
 
-def test_a_path_multipath_does_not_know_is_an_ordinary_disk(
+def test_a_disk_multipath_does_not_know_is_an_ordinary_disk(
     machine: SimKernel, volume: tuple[Path, str]
 ) -> None:
     image, uuid = volume
-    machine.add_multipath("3600140500000000000000000000000ff", ("sdc",), image, up=False)
+    machine.add_multipath("3600140500000000000000000000000ff", ("sdc",), None, up=False)
     machine.add_block_device("sdb", image, attributes={"device/wwid": SCSI_WWID})
-    # sdc's WWID is listed, sdb's is not: sdb is a plain disk and carries the region.
+    # Another LUN's WWID is listed, sdb's is not: sdb is a plain disk.
     assert found(machine, uuid) == "/dev/sdb"
+
+
+def test_a_path_whose_map_is_not_up_is_refused_even_beside_another_disk(
+    machine: SimKernel, volume: tuple[Path, str]
+) -> None:
+    """The other disk is a copy of the LUN: heartbeating there would be on the wrong disk."""
+    image, uuid = volume
+    machine.add_multipath(WWID, ("sdc",), image, up=False)
+    machine.add_block_device("sdb", image, attributes={"device/wwid": "naa.60014050000000ff"})
+    assert f"multipath paths of WWID {WWID}" in refusal(machine, uuid)
+    # Once the map is up it wins over both.
+    machine.add_multipath(WWID, ("sdc",), image)
+    assert found(machine, uuid) == "/dev/mapper/mpatha"
 
 
 def test_two_unrelated_devices_with_the_volume_are_refused(
