@@ -11,6 +11,7 @@ Layout (doc/kernel.md)::
 
 from __future__ import annotations
 
+from . import blockdev
 from .errors import InvalidValueError, StepError
 from .system import System
 
@@ -146,9 +147,13 @@ class HeartbeatRegion(ConfigfsObject):
 
     @property
     def device(self) -> str | None:
-        """The device the region runs on, as /dev/NAME (the kernel shows the bare name)."""
+        """The device the region runs on, as users know it.
+
+        The kernel shows the bare name (sdb, dm-0): /dev/NAME, or
+        /dev/mapper/NAME for a device-mapper map.
+        """
         name = self.read("dev") if self.exists() else None
-        return f"/dev/{name}" if name else None
+        return blockdev.shown_path(self.system, name) if name else None
 
     def start(self, block_bytes: int, start_block: int, blocks: int, device_fd: int) -> None:
         """Set the region's geometry, then ``dev``: the kernel's heartbeat thread starts.

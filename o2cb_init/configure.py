@@ -91,7 +91,7 @@ def ask(settings: Settings, given: dict[str, object], err: Callable[[str], None]
     settings = replace(settings, **given)  # type: ignore[arg-type]
     fixed = set(given)
     for option in OPTIONS:
-        if option.field in fixed:
+        if option.field in fixed or not option.asked:
             continue
         while True:
             answer = read_answer(option.prompt(getattr(settings, option.field)))

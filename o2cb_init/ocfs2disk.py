@@ -22,9 +22,11 @@ import fcntl
 import os
 import stat
 import struct
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from . import blockdev
 from .errors import O2cbError
 from .system import System
 
@@ -304,60 +306,154 @@ def heartbeat_region(path: str, shown: str | None = None) -> Region:
 # -- finding a volume by its UUID ---------------------------------------------
 
 
+class DeviceMissing(DiskError):
+    """No device fit to carry the region is there yet; it may appear (a login, a map)."""
+
+
 def block_devices(system: System) -> list[str]:
     """Every block device and partition the kernel lists in /sys/block, as /dev paths."""
-    found = []
-    for disk in system.listdir("/sys/block"):
-        if _size(system, f"/sys/block/{disk}") > 0:
-            found.append(disk)
-        for part in system.listdir(f"/sys/block/{disk}"):
-            base = f"/sys/block/{disk}/{part}"
-            if system.exists(f"{base}/partition") and _size(system, base) > 0:
-                found.append(part)
-    # The kernel writes '/' in a device name as '!' (cciss!c0d0).
-    return ["/dev/" + name.replace("!", "/") for name in found]
+    return [device.node for device in blockdev.block_devices(system)]
 
 
-def _size(system: System, sysdir: str) -> int:
-    value = system.read_attribute(f"{sysdir}/size")
-    try:
-        return int(value or 0)
-    except ValueError:
-        return 0
-
-
-def find_device(system: System, uuid: str) -> str | None:
-    """The block device (root-relative /dev path) holding the OCFS2 volume ``uuid``.
+def carriers(system: System, uuid: str) -> list[blockdev.BlockDevice]:
+    """The block devices whose OCFS2 superblock has ``uuid``, in name order.
 
     Devices that cannot be read (no medium, no permission) or hold no OCFS2
     volume are passed over.
     """
     wanted = uuid.replace("-", "").upper()
-    for device in block_devices(system):
+    found = []
+    for device in blockdev.block_devices(system):
         try:
-            found = read_superblock(str(system.path(device)), device)
+            sb = read_superblock(str(system.path(device.node)), device.node)
         except DiskError:
             continue
-        if found.uuid == wanted:
-            return device
-    return None
+        if sb.uuid == wanted:
+            found.append(device)
+    return found
+
+
+def choose_device(
+    system: System, uuid: str, carrying: list[blockdev.BlockDevice]
+) -> blockdev.BlockDevice:
+    """The top of the device stack among ``carrying`` (blockdev says why it must be).
+
+    Raises DeviceMissing when only paths of a map that is not up, or only
+    devices held by others, carry the volume, and DiskError when several
+    unrelated devices do.
+    """
+    label = f"heartbeat region {uuid.replace('-', '').upper()}"
+    tops = [device for device in carrying if not blockdev.is_held(system, device)]
+    if not tops:
+        raise DeviceMissing(
+            f"{label}: only {_names(carrying)} carry it, and what holds them does not"
+        )
+    stacked = [device for device in tops if blockdev.is_stacked(system, device)]
+    if stacked:
+        tops = stacked
+    else:
+        # A path next to another disk is still a path: the other disk is a
+        # copy of the LUN, not the map that will come up over it.
+        wwids = sorted({found for found in (blockdev.multipath_wwid(system, device, carrying)
+                                            for device in tops) if found})
+        if wwids:
+            raise DeviceMissing(
+                f"{label}: only multipath paths of WWID {wwids[0]} carry it and no multipath"
+                " map is up: start multipathd"
+            )
+    if len(tops) > 1:
+        raise DiskError(
+            f"{label}: {_names(tops)} all carry it and none is stacked on the others:"
+            " which one to heartbeat on is not known"
+        )
+    return tops[0]
+
+
+def _names(devices: list[blockdev.BlockDevice]) -> str:
+    return ", ".join(device.node for device in devices)
+
+
+def find_device(system: System, uuid: str) -> str | None:
+    """The device (root-relative path, as users know it) holding the volume ``uuid``.
+
+    None when no block device carries it; DiskError (DeviceMissing) when
+    the devices that do are not fit for heartbeat I/O.
+    """
+    found = _top(system, uuid)
+    return None if found is None else blockdev.shown_path(system, found.name)
+
+
+def _top(system: System, uuid: str) -> blockdev.BlockDevice | None:
+    carrying = carriers(system, uuid)
+    return choose_device(system, uuid, carrying) if carrying else None
 
 
 def find_region(system: System, uuid: str) -> Region:
-    """The heartbeat region of the volume ``uuid``, found among the block devices."""
-    device = find_device(system, uuid)
-    if device is None:
-        raise DiskError(f"heartbeat region {uuid.upper()}: no block device holds this volume")
-    return heartbeat_region(str(system.path(device)), device)
+    """The heartbeat region of the volume ``uuid``, found among the block devices.
+
+    Its ``device`` is the name users know (/dev/mapper/NAME for a map);
+    the volume is read through the kernel's own device file.
+    """
+    found = _top(system, uuid)
+    if found is None:
+        raise DeviceMissing(
+            f"heartbeat region {uuid.upper()}: no block device holds this volume"
+        )
+    return heartbeat_region(str(system.path(found.node)), blockdev.shown_path(system, found.name))
+
+
+POLL_INTERVAL = 0.25  # seconds between two looks at /sys/block while waiting
+
+
+def wait_for_devices(
+    system: System,
+    uuids: list[str],
+    timeout: float,
+    interval: float = POLL_INTERVAL,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Region]:
+    """The heartbeat region of every volume in ``uuids``, waiting for their devices.
+
+    At boot a region's device may not be there yet: the iSCSI login or
+    multipathd's map comes a little after.  The block devices are looked
+    at every ``interval`` seconds until each UUID is on a device fit for
+    heartbeat I/O or ``timeout`` seconds, one bound for the whole wait,
+    have passed (0 looks once).  Then DeviceMissing names every UUID still
+    missing, each with its reason, in one line.  A volume that is there but
+    cannot carry a region (no heartbeat file, a copy on two disks) fails
+    at once: waiting would not change it.
+    """
+    deadline = clock() + timeout
+    found: dict[str, Region] = {}
+    while True:
+        reasons = []
+        for uuid in uuids:
+            if uuid in found:
+                continue
+            try:
+                found[uuid] = find_region(system, uuid)
+            except DeviceMissing as error:
+                reasons.append(error.message)
+        if not reasons:
+            return {uuid: found[uuid] for uuid in uuids}
+        left = deadline - clock()
+        if left <= 0:
+            raise DeviceMissing(f"{'; '.join(reasons)} (waited {timeout:g} s)")
+        sleep(min(interval, left))
 
 
 __all__ = [
+    "DeviceMissing",
     "DiskError",
     "Region",
     "Superblock",
     "block_devices",
+    "carriers",
+    "choose_device",
     "find_device",
     "find_region",
     "heartbeat_region",
     "read_superblock",
+    "wait_for_devices",
 ]

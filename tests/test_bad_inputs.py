@@ -61,7 +61,10 @@ def config_cases() -> Iterator[Case]:
         values = dict(BAD_NUMBERS)
         if option.parser is None:
             values["below minimum"] = str(option.minimum - 1)
-            values["zero"] = "0"
+            if option.minimum > 0:
+                values["zero"] = "0"
+            if option.maximum < config.VALUE_MAX:
+                values["above maximum"] = str(option.maximum + 1)
         else:
             values.pop("unicode digits")
             values["other word"] = "maybe"

@@ -92,7 +92,7 @@ def expected_file(**values: str) -> str:
     return text
 
 
-ALL_DEFAULTS = {option.key: option.default for option in config.OPTIONS}
+ALL_DEFAULTS = {option.key: option.default for option in config.OPTIONS if option.asked}
 
 
 def prompts_in(output: str) -> list[str]:
@@ -336,6 +336,19 @@ def test_non_interactive_options_ask_nothing(obj: Obj) -> None:
         O2CB_RECONNECT_DELAY_MS="2001",
     )
     assert obj.applied == [True]
+
+
+def test_the_device_timeout_is_set_by_its_option_and_never_asked(obj: Obj) -> None:
+    result = invoke(obj, ["--heartbeat-device-timeout", "90"], ["y", "", "web1", "", "", "", ""])
+    assert result.exit_code == 0, result.output
+    assert prompts_in(result.stdout) == DEFAULT_PROMPTS
+    assert written(obj) == expected_file(
+        **{**ALL_DEFAULTS, "O2CB_ENABLED": "true", "O2CB_BOOTCLUSTER": "web1",
+           "O2CB_HEARTBEAT_DEVICE_TIMEOUT": "90"},
+    )
+    refused = invoke(obj, ["-y", "--heartbeat-device-timeout", "241"])
+    assert refused.exit_code == 2
+    assert "cannot be more than 240" in refused.stderr
 
 
 def test_non_interactive_keeps_unanswered_values(obj: Obj) -> None:

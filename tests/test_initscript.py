@@ -64,6 +64,17 @@ def test_header_starts_after_local_fs_and_network_and_before_remote_fs() -> None
     assert header["Default-Start"] == ["2", "3", "4", "5"]
 
 
+def test_header_starts_after_shared_storage_and_stops_before_it() -> None:
+    """The iSCSI login, multipath maps and udev come first where they are installed."""
+    header = lsb_header()
+    for field in ("Should-Start", "Should-Stop"):
+        assert set(header[field]) == {
+            "$syslog", "iscsid", "open-iscsi", "multipath-tools", "udev",
+        }
+    for field in ("Required-Start", "Required-Stop"):
+        assert not {"iscsid", "open-iscsi", "multipath-tools", "udev"} & set(header[field])
+
+
 def test_script_uses_the_lsb_functions_for_the_systemd_redirect() -> None:
     text = SCRIPT.read_text()
     assert re.search(r"^\s*\. /lib/lsb/init-functions$", text, re.M)

@@ -93,6 +93,39 @@ def test_unit_is_a_oneshot_that_starts_and_stops_the_stack() -> None:
     assert "network-online.target" in unit["Unit"]["After"]
 
 
+def unit_file() -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(UNIT)
+    return unit
+
+
+def test_unit_starts_after_shared_storage_and_pulls_none_of_it_in() -> None:
+    """iSCSI login, multipath maps and udev first; at shutdown they stop after o2cb."""
+    section = unit_file()["Unit"]
+    after = section["After"].split()
+    for storage in ("iscsid.service", "open-iscsi.service", "multipathd.service",
+                    "systemd-udev-settle.service"):
+        assert storage in after
+    assert section["Wants"].split() == ["network-online.target"]
+    assert "Requires" not in section
+    assert set(section["Before"].split()) == {"remote-fs-pre.target", "remote-fs.target"}
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    """The unit as systemd loads it; the command is one that exists on this host."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    text = UNIT.read_text().replace("/usr/sbin/o2cb.init", "/bin/true")
+    text = re.sub(r"^Documentation=.*$", "", text, flags=re.M)  # no man page on the host
+    copy = tmp_path / "o2cb.service"
+    copy.write_text(text)
+    done = subprocess.run(["systemd-analyze", "verify", str(copy)],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "o2cb.service" not in done.stderr, done.stderr
+
+
 def test_changelog_version_is_the_package_version() -> None:
     first = (REPO / "debian" / "changelog").read_text().splitlines()[0]
     assert first.startswith(f"o2cb-init ({__version__}) ")

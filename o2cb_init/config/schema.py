@@ -115,6 +115,7 @@ class Option:
     answer_parser: Callable[[str], object] | None = None  # None: as parser
     metavar: str = ""
     note: str = ""  # a limit that involves another key
+    asked: bool = True  # False: configure's option sets it, its dialogue does not ask
 
     @property
     def description(self) -> str:
@@ -182,6 +183,14 @@ OPTIONS: tuple[Option, ...] = (
            "Shortest wait in ms between two connection attempts",
            flag="--reconnect-delay-ms", name="network reconnect delay in ms", minimum=2000,
            metavar="MS"),
+    # Not one of the reference's questions: configure's dialogue stays theirs.
+    # At most 240: o2cb.service gives the whole start 300 seconds (TimeoutSec).
+    Option("O2CB_HEARTBEAT_DEVICE_TIMEOUT", "heartbeat_device_timeout", "30",
+           "Seconds start waits, in all, for the devices of global heartbeat regions to"
+           " appear (an iSCSI login, a multipath map) before it fails",
+           flag="--heartbeat-device-timeout", name="heartbeat device timeout in seconds",
+           minimum=0, maximum=240, metavar="SECONDS", note=", at most 240; 0 looks once",
+           asked=False),
 )
 OPTION_BY_KEY = {option.key: option for option in OPTIONS}
 OPTION_BY_FIELD = {option.field: option for option in OPTIONS}
@@ -213,6 +222,7 @@ class Settings:
     idle_timeout_ms: int = _default("idle_timeout_ms")  # type: ignore[assignment]
     keepalive_delay_ms: int = _default("keepalive_delay_ms")  # type: ignore[assignment]
     reconnect_delay_ms: int = _default("reconnect_delay_ms")  # type: ignore[assignment]
+    heartbeat_device_timeout: int = _default("heartbeat_device_timeout")  # type: ignore[assignment]
 
     def values(self) -> dict[str, str]:
         """The settings as the file spells them, key by key."""

@@ -68,6 +68,12 @@ def _same(key: str, old: str | None, new: str) -> bool:
         return False
 
 
+def _quiet_default(key: str, value: str) -> bool:
+    """A key configure does not ask about, at its default: a new file leaves it commented."""
+    option = OPTION_BY_KEY.get(key)
+    return option is not None and not option.asked and _same(key, option.default, value)
+
+
 def update(system: System, path: str, changes: Mapping[str, str]) -> bool:
     """Set keys in the file, writing it only when a value changes.  True if it did.
 
@@ -81,7 +87,7 @@ def update(system: System, path: str, changes: Mapping[str, str]) -> bool:
     for key, value in changes.items():
         if document.existed and _same(key, document.get(key), value):
             continue
-        if not document.existed and document.get(key) == value:
+        if not document.existed and (document.get(key) == value or _quiet_default(key, value)):
             continue
         set_value(document, key, value)
         changed = True

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,13 +378,16 @@ def boot(
     fork_ours: bool = True,
     guest_script: Path = GUEST_SCRIPT,
     kernel: Kernel | str | None = None,
+    prepare: Callable[[Path], list[str]] | None = None,
 ) -> Boot:
     """Boot a kernel once and run ``scenarios`` with implementation ``impl``.
 
     ``kernel`` is a Kernel from kernels(), a version, or None for the
     demo's kernel (kernel_version()).  ``guest_script`` is the runner inside
     the guest: guest.py, or a module that adds scenarios of its own to
-    guest.py's and calls guest.main.
+    guest.py's and calls guest.main.  ``prepare``, given the boot's work
+    directory, makes what the guest needs there (disk images) and returns
+    more vng options (``--qemu-opts=...``).
     """
     unknown = [name for name in scenarios if name not in guest.SCENARIOS]
     if unknown:
@@ -402,8 +406,9 @@ def boot(
         "fork_ours": fork_ours,
     }
     (workdir / "plan.json").write_text(json.dumps(plan, indent=1))
+    extra = prepare(workdir) if prepare else []
     command = vng_command(
-        str(version), workdir, f"{sys.executable} {guest_script} {workdir / 'plan.json'}"
+        str(version), workdir, f"{sys.executable} {guest_script} {workdir / 'plan.json'}", *extra
     )
     started = time.monotonic()
     problems: list[str] = []
@@ -457,16 +462,18 @@ class Plan:
     scenarios: tuple[str, ...]
     fixture: str
     guest_script: Path = GUEST_SCRIPT
+    prepare: Callable[[Path], list[str]] | None = None  # see boot()
 
 
 PLANS: dict[str, Plan] = {}
 
 
 def plan(
-    name: str, impl: str, scenarios: list[str], *, fixture: str, guest_script: Path = GUEST_SCRIPT
+    name: str, impl: str, scenarios: list[str], *, fixture: str, guest_script: Path = GUEST_SCRIPT,
+    prepare: Callable[[Path], list[str]] | None = None,
 ) -> Plan:
     """Declare a boot (at import time of the test module that reads it)."""
-    declared = Plan(name, impl, tuple(scenarios), fixture, guest_script)
+    declared = Plan(name, impl, tuple(scenarios), fixture, guest_script, prepare)
     if PLANS.get(name, declared) != declared:
         raise ValueError(f"boot plan {name!r} declared twice, differently")
     PLANS[name] = declared
@@ -511,6 +518,7 @@ class BootQueue:
                     list(plan.scenarios),
                     kernel=kernel,
                     guest_script=plan.guest_script,
+                    prepare=plan.prepare,
                 )
             return self.futures[key]
 

@@ -281,6 +281,81 @@ class SimKernel:
         )
         return node
 
+    # -- block device stacks (/sys/block as the kernel shows them) -------------
+
+    def add_block_device(
+        self,
+        name: str,
+        image: Path | None = None,
+        *,
+        disk: str | None = None,
+        holders: tuple[str, ...] = (),
+        slaves: tuple[str, ...] = (),
+        attributes: dict[str, str] | None = None,
+    ) -> Path:
+        """A disk (/sys/block/NAME) or, with ``disk``, its partition NAME, and /dev/NAME.
+
+        The device file is a hard link to ``image`` when given (every device
+        of a stack links the same image: they all read the same superblock),
+        else an empty file.  ``holders`` and ``slaves`` fill the directories
+        of those names; ``attributes`` are more files, relative to the
+        device's sysfs directory ("device/wwid", "serial", "dm/name").
+        """
+        sysdir = self.path(f"/sys/block/{disk}/{name}" if disk else f"/sys/block/{name}")
+        node = self.path("/dev/" + name.replace("!", "/"))
+        node.parent.mkdir(parents=True, exist_ok=True)
+        node.unlink(missing_ok=True)
+        if image is not None:
+            os.link(image, node)
+        else:
+            node.touch()
+        sectors = max(node.stat().st_size // 512, 1)
+        write_file(sysdir / "size", f"{sectors}\n")
+        if disk:
+            write_file(sysdir / "partition", "1\n")
+        for directory, names in (("holders", holders), ("slaves", slaves)):
+            (sysdir / directory).mkdir(parents=True, exist_ok=True)
+            for entry in names:
+                (sysdir / directory / entry).touch()  # sysfs: a link to that device
+        for attribute, value in (attributes or {}).items():
+            write_file(sysdir / attribute, f"{value}\n")
+        return node
+
+    def add_multipath(
+        self,
+        wwid: str,
+        paths: tuple[str, ...],
+        image: Path | None,
+        *,
+        up: bool = True,
+        map_device: str = "dm-0",
+        alias: str = "mpatha",
+        path_wwid: str | None = None,
+    ) -> None:
+        """One LUN seen through ``paths``, SCSI disks reporting ``path_wwid``
+        (``wwid`` as sysfs spells it by default), and multipath's map over them.
+
+        ``up``: the map ``map_device`` (dm/name ``alias``, dm/uuid
+        mpath-WWID, /dev/mapper/ALIAS) is listed in each path's holders/.
+        Not up: only the paths, the WWID in /etc/multipath/wwids as
+        multipath leaves it once it has made a map for it.
+        """
+        for path in paths:
+            attribute = "wwid" if path.startswith("nvme") else "device/wwid"
+            self.add_block_device(path, image, holders=(map_device,) if up else (),
+                                  attributes={attribute: path_wwid or wwid})
+        wwids = self.path("/etc/multipath/wwids")
+        known = wwids.read_text(encoding="utf-8") if wwids.exists() else (
+            "# Multipath wwids, Version : 1.0\n")
+        write_file(wwids, f"{known}/{wwid}/\n")
+        if up:
+            self.add_block_device(map_device, image, slaves=paths,
+                                  attributes={"dm/name": alias, "dm/uuid": f"mpath-{wwid}"})
+            mapper = self.path(f"/dev/mapper/{alias}")
+            mapper.parent.mkdir(parents=True, exist_ok=True)
+            mapper.unlink(missing_ok=True)
+            mapper.symlink_to(f"../{map_device}")
+
     def start_region(self, cluster: str, uuid: str, device: str, **parameters: int) -> None:
         """A running global heartbeat region for ``uuid`` on ``device``, as o2cb would start it."""
         kernel = self._kernel()
