@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from faultbed import CONFIG, o2cb, o2cb_process, state
+from faultbed import state
+from runs import CONFIG, o2cb, o2cb_process
 from simkernel import SimKernel, two_node_cluster_conf
 
 from o2cb_init import blockdev, ocfs2disk
@@ -325,13 +326,13 @@ def test_online_refuses_paths_whose_map_is_not_up_and_changes_nothing(
 ) -> None:
     image, uuid = volume
     machine.add_multipath(WWID, ("sdb", "sdc"), image, up=False, path_wwid=SCSI_WWID)
-    machine.write_config(CONFIG)
+    machine.write_config(CONFIG + "O2CB_HEARTBEAT_DEVICE_TIMEOUT=0\n")  # not waited for here
     machine.write_cluster_conf(global_cluster_conf(uuid))
     before = state(machine)
     run = o2cb_process(machine, "online")
     assert run.exit_code == 1
     assert run.stderr.strip().splitlines() == [
         f"heartbeat region {uuid}: only multipath paths of WWID {WWID} carry it"
-        " and no multipath map is up: start multipathd"
+        " and no multipath map is up: start multipathd (waited 0 s)"
     ]
     assert state(machine) == before

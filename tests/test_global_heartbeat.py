@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,7 @@ def machine(make_sim: Callable[..., SimKernel],
     sim = make_sim()
     for device, (image, uuid) in zip(DISKS, images, strict=True):
         sim.add_volume(device, uuid, global_heartbeat=True, image=image)
-    sim.write_config(CONFIG)
+    sim.write_config(CONFIG + NO_DEVICE_WAIT)
     sim.write_cluster_conf(cluster_conf([uuid for _, uuid in images]))
     return sim
 
@@ -122,6 +124,10 @@ def assert_regions_run(sim: SimKernel, expected: list[str]) -> None:
         assert attributes["blocks"] == str(disk.blocks)
 
 
+# The tests of a missing device do not wait for it; the wait has tests of its own.
+NO_DEVICE_WAIT = "O2CB_HEARTBEAT_DEVICE_TIMEOUT=0\n"
+
+
 def assert_heartbeat_start_failed(run: Run, region: str) -> None:
     """Exit 1, the region named in one line on stderr, the reference's Failed line."""
     assert run.exit_code == 1
@@ -157,6 +163,40 @@ def test_a_missing_device_fails_naming_the_region_and_changes_nothing(
     run = o2cb_process(machine, "start")
     assert_heartbeat_start_failed(run, ABSENT)
     assert state(machine) == before
+
+
+def test_start_waits_for_a_region_device_then_fails_with_the_whole_run_undone(
+    machine: SimKernel, images: list[tuple[Path, str]]
+) -> None:
+    machine.write_config(CONFIG + "O2CB_HEARTBEAT_DEVICE_TIMEOUT=1\n")
+    machine.write_cluster_conf(cluster_conf([*uuids(images), ABSENT]))
+    before, dlm = state(machine), machine.path("/dlm").exists()
+    started = time.monotonic()
+    run = o2cb_process(machine, "start")
+    assert time.monotonic() - started >= 1.0
+    assert_heartbeat_start_failed(run, ABSENT)
+    assert "waited 1 s" in run.stderr
+    assert state(machine) == before
+    assert machine.path("/dlm").exists() == dlm  # the mount point it made is gone too
+
+
+def test_start_finds_a_region_device_that_appears_while_it_waits(
+    make_sim: Callable[..., SimKernel], images: list[tuple[Path, str]]
+) -> None:
+    sim = make_sim()
+    (first, uuid), (late, late_uuid) = images
+    sim.add_volume(DISKS[0], uuid, global_heartbeat=True, image=first)
+    sim.write_config(CONFIG + "O2CB_HEARTBEAT_DEVICE_TIMEOUT=60\n")
+    sim.write_cluster_conf(cluster_conf([uuid, late_uuid]))
+    attach = threading.Timer(1.0, sim.add_volume, (DISKS[1], late_uuid),
+                             {"global_heartbeat": True, "image": late})
+    attach.start()
+    try:
+        run = o2cb_process(sim, "start")
+    finally:
+        attach.join()
+    assert run.exit_code == 0, run.stderr
+    assert_regions_run(sim, [uuid, late_uuid])
 
 
 def test_a_missing_device_on_a_loaded_kernel_leaves_it_loaded(

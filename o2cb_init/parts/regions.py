@@ -38,6 +38,7 @@ class HeartbeatRegions:
         self.system = context.system
         self.kernel = context.kernel
         self.steps = context.steps
+        self.device_timeout = context.settings.heartbeat_device_timeout
 
     # -- the mode ------------------------------------------------------------
 
@@ -75,8 +76,9 @@ class HeartbeatRegions:
             return False
 
         def start_and_stop() -> None:
+            found = self.devices(names)
             for uuid in names:
-                self.start(target.region(uuid))
+                self.start(target.region(uuid), found[uuid])
             # Last, so that nothing of this part fails after a region stopped;
             # the stack's later steps (o2hbmonitor) cannot fail the verb.  The
             # undo restarts a stopped region all the same, for the one case
@@ -111,11 +113,19 @@ class HeartbeatRegions:
             self.system.record_undo(f"stopping heartbeat region {uuid}",
                                     functools.partial(self.start, region))
 
-    def start(self, region: HeartbeatRegion) -> None:
+    def devices(self, uuids: list[str]) -> dict[str, ocfs2disk.Region]:
+        """The regions' devices, waited for at most O2CB_HEARTBEAT_DEVICE_TIMEOUT s in
+        all: at boot an iSCSI login or a multipath map may come a little after us."""
+        if not uuids:
+            return {}
         try:
-            found = ocfs2disk.find_region(self.system, region.name)
+            return ocfs2disk.wait_for_devices(self.system, uuids, self.device_timeout)
         except ocfs2disk.DiskError as error:
             raise StepError(error.message) from None
+
+    def start(self, region: HeartbeatRegion, found: ocfs2disk.Region | None = None) -> None:
+        if found is None:
+            found = self.devices([region.name])[region.name]
         if region.exists():
             region.remove()  # left by a run killed before it set dev: start it afresh
         region.create()
