@@ -148,7 +148,7 @@ def test_nothing_is_ended_while_a_volume_is_mounted(online: SimKernel) -> None:
         code, lines, errors = o2cb(online, "force-offline")
         assert code == 1
         assert REFUSED not in lines and CLEAN not in lines
-        assert "heartbeat region still active" in " ".join(errors)
+        assert "OCFS2 volume /dev/sdb is still mounted" in " ".join(errors)
         assert holder.process.poll() is None
         assert online.snapshot() == before
 

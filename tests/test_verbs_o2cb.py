@@ -31,6 +31,13 @@ from o2cb_init.system import CommandResult, System
 
 HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
 
+
+def volume_still_mounted(sim: SimKernel, device: str = "/dev/sdb",
+                         where: str = "/mnt/vol") -> str:
+    """The refusal naming a mounted volume, its mount point as /proc/mounts shows it."""
+    return (f"Unable to stop cluster as OCFS2 volume {device} is still mounted"
+            f" on {sim.path(where)}")
+
 # Shown on every online, as the reference and o2cb(7) show it.
 SETTING_STACK = 'Setting cluster stack "o2cb": OK'
 STOP_CLUSTER_LINES = [
@@ -350,7 +357,7 @@ def test_a_mounted_volume_refuses_every_verb_that_stops(mounted: SimKernel, verb
     tree = mounted.tree()
     run = o2cb(mounted, verb)
     assert run.exit_code == 1
-    assert run.errors == [HEARTBEAT_STILL_ACTIVE]
+    assert run.errors == [volume_still_mounted(mounted)]
     assert f"Stopping O2CB cluster {CLUSTER}: Failed" in run.lines
     assert mounted.snapshot() == before
     assert mounted.tree() == tree
@@ -798,7 +805,7 @@ def test_disable_refused_while_a_volume_is_mounted(mounted: SimKernel) -> None:
     before = mounted.snapshot()
     run = o2cb(mounted, "disable")
     assert run.exit_code == 1
-    assert HEARTBEAT_STILL_ACTIVE in run.errors
+    assert volume_still_mounted(mounted) in run.errors
     assert mounted.snapshot() == before
 
 

@@ -3,7 +3,9 @@
 While a volume is mounted the kernel needs them (it restarts the machine
 when the holder of /dev/ocfs2_control goes away), so they are stopped only
 after checking that no heartbeat region is active and no OCFS2 volume is
-mounted.
+mounted or holds a lockspace.  Each stack's offline refuses for the volume
+first (volumes.py), whether or not a daemon of ours runs; the check here
+guards the daemons themselves.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..kernel import Kernel
 from ..report import Outcome, Reporter
 from ..status import StatusReport
 from ..system import System
+from .volumes import in_use_refusal
 
 
 class ControlDaemons:
@@ -80,12 +83,9 @@ class ControlDaemons:
                 raise StepError(
                     f"Unable to stop cluster as heartbeat region {regions[0]} is still active"
                 )
-        mounts = self.kernel.mounts_of_type("ocfs2")
-        if mounts:
-            raise StepError(
-                f"Unable to stop cluster as OCFS2 volume {mounts[0].device} is still mounted"
-                f" on {mounts[0].mountpoint}"
-            )
+        reason = in_use_refusal(self.system, self.kernel)
+        if reason:
+            raise StepError(reason)
 
     def stop_all(self, configfs: Configfs, force: bool) -> Outcome:
         """Stop the running daemons, newest first, once nothing depends on them."""

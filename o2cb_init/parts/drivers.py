@@ -19,6 +19,7 @@ from ..kernel import CLUSTER_STACK_FILE, DLMFS_MOUNTPOINT, Generation, Kernel
 from ..report import Outcome, Reporter
 from ..status import StatusReport, loaded_word
 from ..system import System
+from . import volumes
 
 STACKGLUE_MODULE = "ocfs2_stackglue"
 DEBUGFS_MOUNTPOINT = "/sys/kernel/debug"
@@ -40,7 +41,11 @@ STACK_MODULES = (
 
 # configfs directories that belong to the ocfs2 stack; anything else in
 # configfs (nvmet, usb_gadget, target...) is someone else's and keeps it.
+# `dlm` comes with the dlm module; dlm_controld's cluster in it keeps configfs
+# (volumes.dlm_keeper).
 OWN_CONFIGFS_ENTRIES = {"cluster", "dlm"}
+# What a lockspace or dlm_controld's cluster needs, whoever loaded it.
+DLM_NEEDS = ("dlm", "configfs")
 
 
 def default_refusal(stack: str, generation: Generation) -> str:
@@ -235,6 +240,10 @@ class Drivers:
 
     # -- unload --------------------------------------------------------------
 
+    def refuse_in_use(self, title: str | None) -> None:
+        """The first step of offline and unload, whatever the stack (volumes.py)."""
+        volumes.refuse_in_use(self.system, self.kernel, self.report, title)
+
     def check_no_cluster(self) -> None:
         """Refuse to unload drivers while a cluster is online."""
         for target in self.configfs.clusters():
@@ -245,12 +254,18 @@ class Drivers:
     def unload(self) -> Outcome:
         """Take away what load brought in, in reverse, leaving what others use."""
         before = baseline.read(self.system)
+        keeper = volumes.dlm_keeper(self.system, self.kernel)
+        if keeper:
+            self.system.probe(f"{keeper}: keeping {' and '.join(DLM_NEEDS)}")
         ours = [name for name in (*STACK_MODULES, "configfs")
-                if self.kernel.module(name) is not None and not before.had_module(name)]
+                if self.kernel.module(name) is not None and not before.had_module(name)
+                and not (keeper and name in DLM_NEEDS)]
         outcomes = [self.unmount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT, before)]
         outcomes.extend(self.unload_module(name) for name in STACK_MODULES if name in ours)
-        outcomes.append(self.release_configfs(before, unload="configfs" in ours))
-        if self.system.exists(baseline.BASELINE_FILE):
+        if not keeper:
+            outcomes.append(self.release_configfs(before, unload="configfs" in ours))
+        # What the DLM keeps may still be ours: the record says so to the next unload.
+        if self.system.exists(baseline.BASELINE_FILE) and not keeper:
             @self.report.step(None)
             def _() -> None:
                 baseline.forget(self.system)

@@ -112,6 +112,7 @@ class CmanStack:
     # -- offline -------------------------------------------------------------
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
+        self.drivers.refuse_in_use(f"Stopping O2CB cluster {cluster}")
         self.userdlm.clean(force)
         target = self.o2nm.cluster(cluster)
         leftover = target.exists() and not target.heartbeat_regions()
@@ -128,6 +129,7 @@ class CmanStack:
         return outcome
 
     def unload(self) -> Outcome:
+        self.drivers.refuse_in_use(None)
         self.daemons.check_none_running()
         self.drivers.check_no_cluster()
         self.userdlm.clean()

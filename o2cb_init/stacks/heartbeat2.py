@@ -57,12 +57,14 @@ class Heartbeat2Stack:
         return self.o2nm.is_online(cluster)
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
+        self.drivers.refuse_in_use(f"Stopping O2CB cluster {cluster}")
         self.userdlm.clean(force)
         outcome = self.o2nm.offline(cluster, force)
         self.drivers.unload_ocfs2()
         return outcome
 
     def unload(self) -> Outcome:
+        self.drivers.refuse_in_use(None)
         self.drivers.check_no_cluster()
         self.userdlm.clean()
         return self.drivers.unload()

@@ -56,6 +56,7 @@ class O2cbStack:
         return self.o2nm.is_online(cluster)
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
+        self.drivers.refuse_in_use(f"Stopping O2CB cluster {cluster}")
         self.userdlm.clean(force)
         self.regions.offline(self.o2nm.cluster(cluster))
         outcome = self.o2nm.offline(cluster, force, before_removal=self.monitor.stop)
@@ -63,6 +64,7 @@ class O2cbStack:
         return outcome
 
     def unload(self) -> Outcome:
+        self.drivers.refuse_in_use(None)
         self.drivers.check_no_cluster()
         self.userdlm.clean()
         return self.drivers.unload()

@@ -71,12 +71,14 @@ class PcmkStack:
         return self.daemons.all_running()
 
     def offline(self, cluster: str, force: bool = False) -> Outcome:
+        self.drivers.refuse_in_use(f"Stopping O2CB cluster {cluster}")
         self.userdlm.clean(force)
         outcome = self.daemons.stop_all(self.configfs, force)
         self.drivers.unload_ocfs2()
         return outcome
 
     def unload(self) -> Outcome:
+        self.drivers.refuse_in_use(None)
         self.daemons.check_none_running()
         self.drivers.check_no_cluster()
         self.userdlm.clean()
