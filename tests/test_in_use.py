@@ -51,6 +51,22 @@ def pcmk_volume(sim: SimKernel) -> SimKernel:
     return sim
 
 
+def test_the_simulated_pcmk_mount_needs_dlm_controld_and_leaves_its_lockspace(
+    sim: SimKernel,
+) -> None:
+    """As on 6.1: no mount without dlm_controld's cluster; umount ends the lockspace."""
+    with pytest.raises(RuntimeError, match="Unable to access cluster service"):
+        sim.mount_pcmk_volume("/mnt/vol")
+    sim.run_dlm_controld(CLUSTER)
+    sim.mount_pcmk_volume("/mnt/vol", device="/dev/sdb")
+    (uuid,) = sim.lockspaces()
+    assert re.fullmatch(r"[0-9A-F]{32}", uuid)
+    assert sim.tree() == {} and not sim.held_regions(), "no o2nm cluster, no heartbeat"
+    assert sim.modules()["dlm"] > 0
+    sim.umount("/mnt/vol")
+    assert sim.lockspaces() == []
+
+
 @pytest.mark.parametrize("verb", STOPPING_VERBS)
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_pcmk_volume_mounted_without_our_start_refuses(
