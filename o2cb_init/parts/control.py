@@ -3,7 +3,9 @@
 While a volume is mounted the kernel needs them (it restarts the machine
 when the holder of /dev/ocfs2_control goes away), so they are stopped only
 after checking that no heartbeat region is active and no OCFS2 volume is
-mounted.
+mounted or holds a lockspace.  Every stack's stop refuses for the volume
+first (volumes.py), whether or not a daemon of ours runs; the check here
+guards the daemons themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..daemons import Daemon, DaemonError
 from ..errors import MissingProgramError, StepError
 from ..status import StatusReport
+from .volumes import in_use_refusal
 
 if TYPE_CHECKING:
     from ..stacks.base import Context
@@ -81,12 +84,9 @@ class ControlDaemons:
                 raise StepError(
                     f"Unable to stop cluster as heartbeat region {regions[0]} is still active"
                 )
-        mounts = self.kernel.mounts_of_type("ocfs2")
-        if mounts:
-            raise StepError(
-                f"Unable to stop cluster as OCFS2 volume {mounts[0].device} is still mounted"
-                f" on {mounts[0].mountpoint}"
-            )
+        reason = in_use_refusal(self.system, self.kernel)
+        if reason:
+            raise StepError(reason)
 
     def stop_all(self, force: bool) -> None:
         """Stop the running daemons, newest first, once nothing depends on them."""

@@ -17,6 +17,7 @@ from ..configfs import Configfs
 from ..errors import StepError, UnsupportedError
 from ..kernel import CLUSTER_STACK_FILE, DLMFS_MOUNTPOINT, Generation
 from ..status import StatusReport, loaded_word
+from . import volumes
 
 if TYPE_CHECKING:
     from ..stacks.base import Context
@@ -41,7 +42,11 @@ STACK_MODULES = (
 
 # configfs directories that belong to the ocfs2 stack; anything else in
 # configfs (nvmet, usb_gadget, target...) is someone else's and keeps it.
+# `dlm` comes with the dlm module; dlm_controld's cluster in it keeps configfs
+# (volumes.dlm_keeper).
 OWN_CONFIGFS_ENTRIES = {"cluster", "dlm"}
+# What a lockspace or dlm_controld's cluster needs, whoever loaded it.
+DLM_NEEDS = ("dlm", "configfs")
 
 
 def default_refusal(stack: str, generation: Generation) -> str:
@@ -227,6 +232,10 @@ class Drivers:
 
     # -- unload --------------------------------------------------------------
 
+    def refuse_in_use(self, title: str | None) -> None:
+        """The first step of offline and unload, whatever the stack (volumes.py)."""
+        volumes.refuse_in_use(self.system, self.kernel, self.steps, title)
+
     def check_no_cluster(self) -> None:
         """Refuse to unload drivers while a cluster is online."""
         clusters = self.configfs.clusters()
@@ -238,12 +247,18 @@ class Drivers:
     def unload(self) -> None:
         """Take away what load brought in, in reverse, leaving what others use."""
         before = baseline.read(self.system)
+        keeper = volumes.dlm_keeper(self.system, self.kernel)
+        if keeper:
+            self.system.probe(f"{keeper}: keeping {' and '.join(DLM_NEEDS)}")
         ours = [name for name in (*STACK_MODULES, "configfs")
-                if self.kernel.module(name) is not None and not before.had_module(name)]
+                if self.kernel.module(name) is not None and not before.had_module(name)
+                and not (keeper and name in DLM_NEEDS)]
         self.unmount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT, before)
         for name in STACK_MODULES:
             if name in ours:
                 self.unload_module(name)
+        if keeper:
+            return  # what the DLM keeps may still be ours: the record says so to the next unload
         self.release_configfs(before, unload="configfs" in ours)
         if self.system.exists(baseline.BASELINE_FILE):
             self.steps.add(None, lambda: baseline.forget(self.system))

@@ -142,11 +142,15 @@ class HeartbeatRegions:
 
     # -- offline -------------------------------------------------------------
 
+    def running_global(self, target: Cluster) -> list[str]:
+        """The regions that run in global mode (none in local mode)."""
+        if not target.exists() or target.heartbeat.read("mode") != GLOBAL:
+            return []
+        return target.heartbeat_regions()
+
     def offline(self, target: Cluster) -> None:
         """Stop the regions of a cluster in global mode; refused while a volume is mounted."""
-        if not target.exists() or target.heartbeat.read("mode") != GLOBAL:
-            return
-        names = target.heartbeat_regions()
+        names = self.running_global(target)
         if not names:
             return
 

@@ -2,8 +2,9 @@
 
 A stack module says only what differs, as a class of the parts it uses
 (StackParts); Stack wraps it in what is the same for all of them: load and
-unload the drivers, clean the userdlm domains and unload ocfs2 around
-offline, and the drivers and debugfs around status.  No stack inherits
+unload the drivers, the refusal while a volume needs the stack, clean the
+userdlm domains and unload ocfs2 around offline, and the drivers and
+debugfs around status.  No stack inherits
 from another.
 """
 
@@ -86,6 +87,9 @@ class StackParts(Protocol):
 
     def offline(self, cluster: str, force: bool) -> None: ...
 
+    def stopping_title(self, cluster: str) -> str:
+        """The title of offline's first step, which a stop under a volume fails."""
+
     def check_unload(self) -> None:
         """Refuse to unload while something of this stack still runs."""
 
@@ -117,11 +121,13 @@ class Stack:
         return self.parts.is_online(cluster)
 
     def offline(self, cluster: str, force: bool = False) -> None:
+        self.drivers.refuse_in_use(self.parts.stopping_title(cluster))
         self.userdlm.clean(force)
         self.parts.offline(cluster, force)
         self.drivers.unload_ocfs2()
 
     def unload(self) -> None:
+        self.drivers.refuse_in_use(None)
         self.parts.check_unload()
         self.drivers.check_no_cluster()
         self.userdlm.clean()

@@ -108,6 +108,9 @@ class CmanParts:
             self.steps.add(f"Removing cluster {cluster} from configfs", remove,
                            needed=target.exists)
 
+    def stopping_title(self, cluster: str) -> str:
+        return f"Stopping O2CB cluster {cluster}"
+
     def check_unload(self) -> None:
         self.daemons.check_none_running()
 

@@ -50,6 +50,9 @@ class Heartbeat2Parts:
     def offline(self, cluster: str, force: bool) -> None:
         self.o2nm.offline(cluster, force)
 
+    def stopping_title(self, cluster: str) -> str:
+        return f"Stopping O2CB cluster {cluster}"
+
     def check_unload(self) -> None:
         """Nothing of this stack runs outside the kernel that this tool started."""
 

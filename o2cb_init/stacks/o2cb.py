@@ -48,6 +48,11 @@ class O2cbParts:
         self.regions.offline(self.o2nm.cluster(cluster))
         self.o2nm.offline(cluster, force, before_removal=self.monitor.stop)
 
+    def stopping_title(self, cluster: str) -> str:
+        if self.regions.running_global(self.o2nm.cluster(cluster)):
+            return f'Stopping global heartbeat on cluster "{cluster}"'
+        return f"Stopping O2CB cluster {cluster}"
+
     def check_unload(self) -> None:
         """Nothing of this stack runs outside the kernel."""
 

@@ -62,6 +62,9 @@ class PcmkParts:
     def offline(self, cluster: str, force: bool) -> None:
         self.daemons.stop_all(force)
 
+    def stopping_title(self, cluster: str) -> str:
+        return f"Stopping O2CB cluster {cluster}"
+
     def check_unload(self) -> None:
         self.daemons.check_none_running()
 

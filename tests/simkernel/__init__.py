@@ -198,6 +198,8 @@ class SimKernel:
             "sysfs": self.sysfs(),
             "configfs_mounted": self.configfs() is not None,
             "tree": self.tree(),
+            "lockspaces": self.lockspaces(),
+            "dlm_cluster": self._kernel().has_dlm_cluster(),
         }
 
     # -- preparing a state -------------------------------------------------------
@@ -248,6 +250,40 @@ class SimKernel:
         if cluster not in kernel.cluster_names():
             raise RuntimeError(f"no configfs cluster {cluster!r}: bring it online first")
         self.load("ocfs2")
+        self.mount("ocfs2", mountpoint_rel, device=device)
+
+    # -- the kernel's DLM: dlm_controld's cluster, lockspaces, pcmk volumes -----
+
+    def run_dlm_controld(self, cluster: str = "ocfs2") -> None:
+        """What a running dlm_controld leaves: configfs mounted, dlm loaded, dlm/cluster made."""
+        self.load("dlm")
+        if self.configfs() is None:
+            self.mount("configfs", self.config_mount, device="none")
+        self._change(lambda kernel: kernel.make_dlm_cluster(cluster))
+
+    def stop_dlm_controld(self) -> None:
+        self._change(lambda kernel: kernel.remove_dlm_cluster())
+
+    def add_lockspace(self, name: str) -> None:
+        """A lockspace under /sys/kernel/dlm, as lvmlockd, GFS2 or `dlm_tool join` make one."""
+        self._change(lambda kernel: kernel.add_lockspace(name))
+
+    def remove_lockspace(self, name: str) -> None:
+        self._change(lambda kernel: kernel.remove_lockspace(name))
+
+    def lockspaces(self) -> list[str]:
+        return self._kernel().lockspaces()
+
+    def mount_pcmk_volume(self, mountpoint_rel: str = "/mnt/vol",
+                          device: str = "/dev/sdb") -> None:
+        """A pcmk volume mounted with no help from o2cb, as mount.ocfs2 does it.
+
+        mount.ocfs2 loads the user plugin and ocfs2 itself; the stack is set
+        to pcmk and the volume joins a lockspace named by its UUID, which
+        needs dlm_controld (``run_dlm_controld``) first.
+        """
+        self.load("ocfs2_stack_user", "ocfs2")
+        write_file(self.path("/sys/fs/ocfs2/cluster_stack"), "pcmk\n")
         self.mount("ocfs2", mountpoint_rel, device=device)
 
     # -- global heartbeat and userdlm (globalhb.py has the rules) --------------

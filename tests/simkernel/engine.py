@@ -36,6 +36,7 @@ STATE_FILE = f"{STATE_DIR}/state.json"
 HIDDEN_CONFIGFS = f"{STATE_DIR}/configfs"
 SHADOW_DIR = f"{STATE_DIR}/shadow"
 STACKGLUE_DIR = "sys/fs/ocfs2"
+DLM_SYSFS = "sys/kernel/dlm"  # the dlm module's kset: one directory per lockspace
 SYSFS_CONFIG = "sys/kernel/config"  # where configfs shows itself in sysfs, once loaded
 
 # util-linux 2.38 (Debian 12) adds this line after a failed mount(2).
@@ -280,6 +281,9 @@ class Kernel:
         if name == "ocfs2_nodemanager":
             # configfs's mkdir pins the subsystem's module and the item's: o2nm twice.
             return 2 * len(self.configfs_items())
+        if name == "dlm":
+            # Each lockspace holds the module, and so does dlm_controld's cluster item.
+            return len(self.lockspaces()) + (1 if self.has_dlm_cluster() else 0)
         return 0
 
     def refcount(self, name: str) -> int:
@@ -391,6 +395,8 @@ class Kernel:
             self._add_filesystem("ocfs2_dlmfs")
         elif name == "dlm":
             (self.configfs_dir() / "dlm").mkdir()
+            if (self.root / DLM_SYSFS).parent.is_dir():  # not on a kernel simulated without it
+                (self.root / DLM_SYSFS).mkdir()
         elif name == "ocfs2":
             self._add_filesystem("ocfs2", nodev=False)
             if self.profile.stackglue:
@@ -423,6 +429,7 @@ class Kernel:
             self._remove_filesystem("ocfs2_dlmfs")
         elif name == "dlm":
             shutil.rmtree(self.configfs_dir() / "dlm", ignore_errors=True)
+            shutil.rmtree(self.root / DLM_SYSFS, ignore_errors=True)
         elif name == "ocfs2":
             self._remove_filesystem("ocfs2")
             if self.profile.stackglue and glue.exists():
@@ -521,6 +528,46 @@ class Kernel:
             if r != relative and not r.startswith(relative + "/")
         ]
 
+    # -- the dlm: lockspaces and dlm_controld's cluster ------------------------
+
+    def cluster_stack(self) -> str:
+        path = self.root / STACKGLUE_DIR / "cluster_stack"
+        return read_value(path) if path.exists() else ""
+
+    def lockspaces(self) -> list[str]:
+        base = self.root / DLM_SYSFS
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+    def add_lockspace(self, name: str) -> None:
+        """A lockspace as dlm_new_lockspace shows it in sysfs (id, control, event_done)."""
+        if not self.present("dlm"):
+            raise CommandError(f"simkernel: no dlm module loaded for lockspace {name}")
+        path = self.root / DLM_SYSFS / name
+        path.mkdir()
+        write_file(path / "id", f"{int(hashlib.md5(name.encode()).hexdigest()[:8], 16)}\n")
+        write_file(path / "control", "")
+        write_file(path / "event_done", "")
+
+    def remove_lockspace(self, name: str) -> None:
+        shutil.rmtree(self.root / DLM_SYSFS / name, ignore_errors=True)
+
+    def make_dlm_cluster(self, name: str) -> None:
+        """What dlm_controld builds in configfs at start: dlm/cluster with comms and spaces."""
+        base = self.configfs_dir() / "dlm"
+        if not base.is_dir():
+            raise CommandError("simkernel: dlm is not loaded, no dlm/ in configfs")
+        cluster = base / "cluster"
+        cluster.mkdir()
+        write_file(cluster / "cluster_name", f"{name}\n")
+        (cluster / "comms").mkdir()
+        (cluster / "spaces").mkdir()
+
+    def has_dlm_cluster(self) -> bool:
+        return (self.configfs_dir() / "dlm" / "cluster").is_dir()
+
+    def remove_dlm_cluster(self) -> None:
+        shutil.rmtree(self.configfs_dir() / "dlm" / "cluster", ignore_errors=True)
+
     # -- mounts --------------------------------------------------------------
 
     def relative(self, mountpoint: str) -> str:
@@ -573,8 +620,10 @@ class Kernel:
                 f"(already at {self.state['configfs_at']})",
                 32,
             )
-        region, pins = None, []
-        if fstype == "ocfs2":
+        region, pins, lockspace = None, [], None
+        if fstype == "ocfs2" and self.cluster_stack() == "pcmk":
+            lockspace = self._join_lockspace(device)
+        elif fstype == "ocfs2":
             info = globalhb.volume(self.state, device)
             if info and info["global"]:
                 pins = self._join_global(device, mountpoint)
@@ -589,6 +638,8 @@ class Kernel:
         mount = {"device": device, "given": mountpoint, "relative": relative, "fstype": fstype}
         if region:
             mount["region"] = region
+        if lockspace:
+            mount["lockspace"] = lockspace
         if pins:
             mount["pins"] = pins
             self.state["held_regions"].extend(pins)
@@ -611,6 +662,23 @@ class Kernel:
             raise CommandError(f"mount.ocfs2: Device or resource busy while mounting {device}", 1)
         self.make_region_dir(clusters[0], uuid, held=True)
         return f"{clusters[0]}/heartbeat/{uuid}"
+
+    def _join_lockspace(self, device: str) -> str:
+        """A pcmk volume: the kernel's DLM joins a lockspace named by the volume's UUID.
+
+        dlm_controld must have built its cluster in configfs (KERNEL.md, the
+        userspace stack); ocfs2 uses no o2nm cluster and no heartbeat region.
+        """
+        if not self.has_dlm_cluster():
+            raise CommandError(
+                "mount.ocfs2: Unable to access cluster service while trying to join the group", 1
+            )
+        info = globalhb.volume(self.state, device)
+        uuid = info["uuid"] if info else hashlib.md5(device.encode()).hexdigest().upper()
+        if uuid in self.lockspaces():
+            raise CommandError(f"mount.ocfs2: Device or resource busy while mounting {device}", 1)
+        self.add_lockspace(uuid)
+        return str(uuid)
 
     def _join_global(self, device: str, mountpoint: str) -> list[str]:
         clusters = self.cluster_names()
@@ -647,6 +715,8 @@ class Kernel:
         self.state["held_regions"] = globalhb.release(
             self.state["held_regions"], mount.get("pins", [])
         )
+        if mount.get("lockspace"):
+            self.remove_lockspace(mount["lockspace"])
         region = mount.get("region")
         if region:
             self.state["held_regions"] = [r for r in self.state["held_regions"] if r != region]
