@@ -20,6 +20,7 @@ from .volumes import in_use_refusal
 
 if TYPE_CHECKING:
     from ..stacks.base import Context
+    from .drivers import Drivers
 
 
 class ControlDaemons:
@@ -44,6 +45,16 @@ class ControlDaemons:
                     f" (looked for {' and '.join(daemon.candidates())} in /sbin, /usr/sbin"
                     " and PATH)"
                 )
+
+    def begin_online(self, cluster: str, drivers: Drivers, online: bool) -> bool:
+        """What a daemon stack's online does first: every daemon must be installed,
+        and the stack is named in cluster_stack.  False, with the reference's line,
+        when the cluster is ``online`` already."""
+        self.require()
+        drivers.set_cluster_stack()
+        if online:
+            self.steps.note(f"Cluster {cluster} already online")
+        return not online
 
     def all_running(self) -> bool:
         return all(daemon.is_running() for daemon in self.daemons)

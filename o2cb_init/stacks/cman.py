@@ -46,10 +46,7 @@ class CmanParts:
     # -- online --------------------------------------------------------------
 
     def online(self, cluster: str, drivers: Drivers) -> None:
-        self.daemons.require()
-        drivers.set_cluster_stack()
-        if self.is_online(cluster):
-            self.steps.note(f"Cluster {cluster} already online")
+        if not self.daemons.begin_online(cluster, drivers, self.is_online(cluster)):
             return
         self.check_membership(cluster)
         target = self.o2nm.cluster(cluster)

@@ -40,17 +40,13 @@ class PcmkParts:
                         extra_filesystems=("ocfs2",))
 
     def __init__(self, context: Context) -> None:
-        self.steps = context.steps
         self.daemons = ControlDaemons(context, self.name, ("ocfs2_controld",))
 
     def check_online(self, cluster: str) -> None:
         """Nothing to check in a file: Pacemaker owns the layout."""
 
     def online(self, cluster: str, drivers: Drivers) -> None:
-        self.daemons.require()
-        drivers.set_cluster_stack()
-        if self.is_online(cluster):
-            self.steps.note(f"Cluster {cluster} already online")
+        if not self.daemons.begin_online(cluster, drivers, self.is_online(cluster)):
             return
         drivers.load_filesystem("ocfs2")
         for daemon in self.daemons.daemons:
