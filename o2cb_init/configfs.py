@@ -11,7 +11,6 @@ Layout (doc/kernel.md)::
 
 from __future__ import annotations
 
-from . import blockdev
 from .errors import InvalidValueError, StepError
 from .system import System
 
@@ -153,7 +152,11 @@ class HeartbeatRegion(ConfigfsObject):
         /dev/mapper/NAME for a device-mapper map.
         """
         name = self.read("dev") if self.exists() else None
-        return blockdev.shown_path(self.system, name) if name else None
+        if not name:
+            return None
+        from . import blockdev  # here: only a running region has a device to name
+
+        return blockdev.shown_path(self.system, name)
 
     def start(self, block_bytes: int, start_block: int, blocks: int, device_fd: int) -> None:
         """Set the region's geometry, then ``dev``: the kernel's heartbeat thread starts.

@@ -20,13 +20,13 @@ import functools
 import os
 from typing import TYPE_CHECKING
 
-from .. import ocfs2disk
 from ..clusterconf import ClusterConf
 from ..configfs import Cluster, HeartbeatRegion
 from ..errors import StepError
 from .o2nm import HEARTBEAT_STILL_ACTIVE, pending_regions, removed_regions
 
 if TYPE_CHECKING:
+    from .. import ocfs2disk
     from ..stacks.base import Context
 
 GLOBAL = "global"
@@ -118,6 +118,8 @@ class HeartbeatRegions:
         all: at boot an iSCSI login or a multipath map may come a little after us."""
         if not uuids:
             return {}
+        from .. import ocfs2disk  # here: status and stop never read a volume
+
         try:
             return ocfs2disk.wait_for_devices(self.system, uuids, self.device_timeout)
         except ocfs2disk.DiskError as error:
