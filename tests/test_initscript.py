@@ -69,7 +69,7 @@ def test_header_starts_after_shared_storage_and_stops_before_it() -> None:
     header = lsb_header()
     for field in ("Should-Start", "Should-Stop"):
         assert set(header[field]) == {
-            "$syslog", "iscsid", "open-iscsi", "multipath-tools", "udev",
+            "$syslog", "iscsid", "open-iscsi", "multipath-tools", "udev", "corosync", "dlm",
         }
     for field in ("Required-Start", "Required-Stop"):
         assert not {"iscsid", "open-iscsi", "multipath-tools", "udev"} & set(header[field])

@@ -107,6 +107,8 @@ def test_unit_starts_after_shared_storage_and_pulls_none_of_it_in() -> None:
     for storage in ("iscsid.service", "open-iscsi.service", "multipathd.service",
                     "systemd-udev-settle.service"):
         assert storage in after
+    # pcmk's cluster manager, where it runs: corosync and dlm_controld's own unit.
+    assert {"corosync.service", "dlm.service"} <= set(after)
     assert section["Wants"].split() == ["network-online.target"]
     assert "Requires" not in section
     assert set(section["Before"].split()) == {"remote-fs-pre.target", "remote-fs.target"}
