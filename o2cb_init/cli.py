@@ -31,14 +31,19 @@ class Session:
     system: System
     config_path: str | None
 
-    def context(self, observed: bool = False) -> Context:
-        """The verb's context; ``observed``: without a valid config, act on what runs."""
+    def context(self, observed: bool = False, warn: bool = False) -> Context:
+        """The verb's context; ``observed``: without a valid config, act on what runs
+        (``warn``: and say on stderr why, as status does before what the kernel runs)."""
         try:
             settings = config.load(self.system, self.config_path)
         except ConfigError as error:
             if not observed:
                 raise
-            self.system.probe(f"{error.message}; acting on what the kernel runs")
+            if warn:
+                click.echo(f"o2cb: {shown(error.message, LINE_MAX)}; showing what the kernel"
+                           " runs", err=True)
+            else:
+                self.system.probe(f"{error.message}; acting on what the kernel runs")
             from .observed import observed_settings
 
             path = self.config_path or config.locate(self.system)
@@ -250,8 +255,8 @@ def force_offline(cluster: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON object.")
 def status(cluster: str | None, as_json: bool) -> None:
     """Report drivers, mounts and CLUSTER; exit 0 when online, 3 when not."""
-    run_verb(lambda s: service.status(s.context(observed=True), cluster, as_json), "status",
-             changes=False)
+    run_verb(lambda s: service.status(s.context(observed=True, warn=True), cluster, as_json),
+             "status", changes=False)
 
 
 @cli.command("online-status")

@@ -618,6 +618,21 @@ def test_a_broken_config_exits_6(machine: SimKernel, config: str) -> None:
     assert machine.snapshot() == before
 
 
+@pytest.mark.parametrize("config", [None, "O2CB_ENABLED=maybe\n"])
+def test_status_without_a_valid_config_says_why_then_shows_the_kernel(
+    online: SimKernel, config: str | None
+) -> None:
+    if config is None:
+        online.path("/etc/default/o2cb").unlink()
+    else:
+        online.write_config(config)
+    run = o2cb(online, "status")
+    assert run.exit_code == 0  # the cluster the kernel runs is online
+    assert len(run.errors) == 1 and run.errors[0].startswith("o2cb: /etc/default/o2cb")
+    assert run.errors[0].endswith("; showing what the kernel runs")
+    assert f'Checking O2CB cluster "{CLUSTER}": Online' in run.lines
+
+
 def test_a_missing_cluster_conf_exits_6(machine: SimKernel) -> None:
     machine.path("/etc/ocfs2/cluster.conf").unlink()
     run = o2cb(machine, "start")
