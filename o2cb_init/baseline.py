@@ -1,10 +1,12 @@
 """What the kernel had before this tool loaded anything.
 
 `load` records the modules and mounts that already existed (once, until the
-next full `unload`), so that `unload` takes away only what the tool brought
-in: a configfs that systemd mounted at boot, or a dlm another filesystem
-uses, stays as it was.  Without a record (the stack was started by another
-tool) `unload` removes every unused driver of the stack.
+next full `unload`), so that `unload` leaves what other subsystems had: a
+configfs that systemd mounted at boot, or a dlm another filesystem uses,
+stays as it was.  The ocfs2 modules themselves go when unused, whoever
+loaded them (parts/drivers.py, SHARED_MODULES).  Without a record (the
+stack was started by another tool) `unload` removes every unused driver of
+the stack.
 """
 
 from __future__ import annotations

@@ -912,3 +912,18 @@ def test_no_pending_timeouts_when_the_configuration_matches(online: SimKernel) -
     run = o2cb(online, "status")
     assert not any("Configured timeouts differ" in line for line in run.lines)
     assert json.loads(o2cb(online, "status", "--json").stdout)["pending_timeouts"] == {}
+
+
+def test_stop_unloads_the_ocfs2_drivers_that_mkfs_loaded_before_start(
+    machine: SimKernel,
+) -> None:
+    """mkfs.ocfs2 loads the stack's modules on demand; stop still means stopped.
+
+    Only what other subsystems share (configfs, dlm) is left as it was found.
+    """
+    machine.load("ocfs2_stack_o2cb")  # as mkfs.ocfs2 leaves the kernel
+    assert o2cb(machine, "start").exit_code == 0
+    run = o2cb(machine, "stop")
+    assert run.exit_code == 0, run.stderr
+    assert set(machine.modules()) == {"configfs"}
+    assert machine.mounts() == []

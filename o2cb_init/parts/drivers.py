@@ -47,6 +47,11 @@ STACK_MODULES = (
 OWN_CONFIGFS_ENTRIES = {"cluster", "dlm"}
 # What a lockspace or dlm_controld's cluster needs, whoever loaded it.
 DLM_NEEDS = ("dlm", "configfs")
+# Modules that serve other subsystems too (GFS2, lvmlockd, nvmet...): one that
+# was loaded before the first load stays.  The ocfs2 modules serve only this
+# stack, and mkfs.ocfs2 and mount.ocfs2 load them on demand before any start:
+# unused at unload, they go, whoever loaded them.
+SHARED_MODULES = ("dlm", "configfs")
 
 
 def default_refusal(stack: str, generation: Generation) -> str:
@@ -245,13 +250,14 @@ class Drivers:
             )
 
     def unload(self) -> None:
-        """Take away what load brought in, in reverse, leaving what others use."""
+        """Take away the stack's drivers, in reverse, leaving what others use."""
         before = baseline.read(self.system)
         keeper = volumes.dlm_keeper(self.system, self.kernel)
         if keeper:
             self.system.probe(f"{keeper}: keeping {' and '.join(DLM_NEEDS)}")
         ours = [name for name in (*STACK_MODULES, "configfs")
-                if self.kernel.module(name) is not None and not before.had_module(name)
+                if self.kernel.module(name) is not None
+                and not (name in SHARED_MODULES and before.had_module(name))
                 and not (keeper and name in DLM_NEEDS)]
         self.unmount_filesystem("ocfs2_dlmfs", DLMFS_MOUNTPOINT, before)
         for name in STACK_MODULES:
