@@ -18,7 +18,7 @@ from .kernel import Kernel
 from .system import System
 
 if TYPE_CHECKING:
-    from .stacks.base import Steps
+    from .context import Steps
 
 BASELINE_FILE = "/run/o2cb/baseline.json"
 

@@ -18,9 +18,9 @@ from typing import IO, Any, NoReturn
 import click
 
 from . import __version__, config, service
+from .context import Context
 from .errors import ConfigError, ExitCode, NotRootError, O2cbError, StepFailed, shown
 from .report import Reporter
-from .stacks.base import Context
 from .system import System
 
 

@@ -20,9 +20,9 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from . import lock
+from .context import Context
 from .errors import ExitCode, O2cbError
 from .stacks import Stack, stack_for
-from .stacks.base import Context
 
 Verb = TypeVar("Verb", bound=Callable[..., int])
 Operations = Callable[[], object]

@@ -19,7 +19,7 @@ from ..status import StatusReport
 from .volumes import in_use_refusal
 
 if TYPE_CHECKING:
-    from ..stacks.base import Context
+    from ..context import Context
     from .drivers import Drivers
 
 

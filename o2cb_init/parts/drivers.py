@@ -20,7 +20,7 @@ from ..status import StatusReport, loaded_word
 from . import volumes
 
 if TYPE_CHECKING:
-    from ..stacks.base import Context
+    from ..context import Context
 
 STACKGLUE_MODULE = "ocfs2_stackglue"
 DEBUGFS_MOUNTPOINT = "/sys/kernel/debug"

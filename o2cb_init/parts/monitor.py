@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..context import Context
     from ..daemons import Daemon
-    from ..stacks.base import Context
 
 HEARTBEAT_MONITOR = "o2hbmonitor"
 # The real one returns within milliseconds; one that never daemonizes is

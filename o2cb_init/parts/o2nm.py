@@ -30,7 +30,7 @@ from ..errors import ConfigError, O2cbError, StepError
 from ..kernel import LEGACY_THRESHOLD_FILE, Generation
 
 if TYPE_CHECKING:
-    from ..stacks.base import Context
+    from ..context import Context
 
 HEARTBEAT_STILL_ACTIVE = "Unable to stop cluster as heartbeat region still active"
 

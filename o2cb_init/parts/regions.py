@@ -27,7 +27,7 @@ from .o2nm import HEARTBEAT_STILL_ACTIVE, pending_regions, removed_regions
 
 if TYPE_CHECKING:
     from .. import ocfs2disk
-    from ..stacks.base import Context
+    from ..context import Context
 
 GLOBAL = "global"
 LOCAL = "local"

@@ -30,7 +30,7 @@ from ..status import StatusReport
 if TYPE_CHECKING:
     import psutil  # imported where processes are looked at: status never needs it
 
-    from ..stacks.base import Context
+    from ..context import Context
 
 STEP = "Clean userdlm domains"
 KILL_GRACE = 2.0  # seconds a holder has to go after SIGTERM, then after SIGKILL

@@ -23,7 +23,7 @@ from ..system import System
 from .o2nm import HEARTBEAT_STILL_ACTIVE
 
 if TYPE_CHECKING:
-    from ..stacks.base import Steps
+    from ..context import Steps
 
 DLM_SYSFS = "/sys/kernel/dlm"  # one directory per lockspace, while the dlm module is loaded
 OCFS2_LOCKSPACE = re.compile(r"[0-9A-F]{32}")  # ocfs2 names its lockspace by the volume's UUID

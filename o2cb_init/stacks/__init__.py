@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 
+from ..context import Context
 from ..errors import ConfigError
-from .base import Context, Stack
+from .base import Stack
 
 # O2CB_STACK -> (module in this package, class of its parts)
 STACKS: dict[str, tuple[str, str]] = {

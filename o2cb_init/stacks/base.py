@@ -1,75 +1,24 @@
-"""What every stack shares: the run's context and the skeleton of its verbs.
+"""What every stack shares: the skeleton of its verbs.
 
 A stack module says only what differs, as a class of the parts it uses
 (StackParts); Stack wraps it in what is the same for all of them: load and
 unload the drivers, the refusal while a volume needs the stack, clean the
 userdlm domains and unload ocfs2 around offline, and the drivers and
-debugfs around status.  No stack inherits
-from another.
+debugfs around status.  No stack inherits from another.  The run's
+context is context.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
-from ..config import Settings
-from ..configfs import Configfs
-from ..kernel import Kernel
-from ..report import Reporter
+from ..context import Context, Steps
 from ..status import StatusReport
-from ..system import System
 
 if TYPE_CHECKING:
     from ..parts.drivers import Drivers, DriverSet
-    from ..plan import Planner
 
-
-@dataclass
-class Context:
-    """Everything a verb needs, built once by the command line.
-
-    ``observed``: the configuration file was missing or invalid, and the
-    settings describe what the kernel runs (stop and status only).
-    """
-
-    system: System
-    settings: Settings
-    report: Reporter
-    observed: bool = False
-    kernel: Kernel = field(init=False)
-    steps: Steps = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.kernel = Kernel(self.system)
-        self.steps = Steps(self)
-
-    @cached_property
-    def planner(self) -> Planner:
-        """The run's planner, made when a verb first plans (status never does)."""
-        from ..plan import Planner
-
-        return Planner(self.system, self.report)
-
-    @property
-    def configfs(self) -> Configfs:
-        return self.kernel.configfs()
-
-
-class Steps:
-    """Where parts add their steps: the run's planner (plan.py), made on first use."""
-
-    def __init__(self, context: Context) -> None:
-        self.context = context
-
-    def add(self, title: str | None, carry_out: Callable[[], None],
-            needed: Callable[[], bool] | None = None) -> None:
-        self.context.planner.add(title, carry_out, needed)
-
-    def note(self, text: str) -> None:
-        self.context.planner.note(text)
+__all__ = ["Context", "Stack", "StackParts", "Steps"]
 
 
 class StackParts(Protocol):

@@ -10,6 +10,7 @@ reverse order, and only when no volume depends on them.
 from __future__ import annotations
 
 from ..configfs import Cluster
+from ..context import Context
 from ..errors import MissingProgramError, StepError
 from ..kernel import Generation
 from ..parts.control import ControlDaemons
@@ -18,7 +19,6 @@ from ..parts.o2nm import O2nmCluster
 from ..parts.o2nm_status import O2nmStatus
 from ..status import StatusReport
 from ..system import System
-from .base import Context
 
 O2CB_CONTROLD = "o2cb_controld"
 OCFS2_CONTROLD = "ocfs2_controld"

@@ -10,12 +10,12 @@ userspace stack is pcmk.
 
 from __future__ import annotations
 
+from ..context import Context
 from ..kernel import Generation
 from ..parts.drivers import Drivers, DriverSet, default_refusal
 from ..parts.o2nm import O2nmCluster
 from ..parts.o2nm_status import O2nmStatus
 from ..status import StatusReport
-from .base import Context
 
 
 def refusal(generation: Generation) -> str:

@@ -9,6 +9,7 @@ on every kernel generation.
 
 from __future__ import annotations
 
+from ..context import Context
 from ..kernel import Generation
 from ..parts.drivers import Drivers, DriverSet
 from ..parts.monitor import HeartbeatMonitor
@@ -16,7 +17,6 @@ from ..parts.o2nm import O2nmCluster, removed_regions
 from ..parts.o2nm_status import O2nmStatus
 from ..parts.regions import HeartbeatRegions
 from ..status import StatusReport
-from .base import Context
 
 
 class O2cbParts:

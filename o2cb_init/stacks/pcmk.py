@@ -8,11 +8,11 @@ starts ocfs2_controld.pcmk, offline stops it once no volume depends on it.
 
 from __future__ import annotations
 
+from ..context import Context
 from ..kernel import Generation
 from ..parts.control import ControlDaemons
 from ..parts.drivers import Drivers, DriverSet, default_refusal
 from ..status import StatusReport
-from .base import Context
 
 
 def refusal(generation: Generation) -> str:
