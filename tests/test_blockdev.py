@@ -12,14 +12,13 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from faultbed import state
 from runs import CONFIG, o2cb, o2cb_process
-from simkernel import SimKernel, two_node_cluster_conf
+from simkernel import SimKernel, globalhb, two_node_cluster_conf
 
 from o2cb_init import blockdev, ocfs2disk
 from o2cb_init.configfs import HeartbeatRegion
@@ -37,14 +36,7 @@ SCSI_WWID = "naa.6001405a1b2c3d4e5f60718293a4b5c6"  # as sysfs shows it
 def volume(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A global-heartbeat OCFS2 image and its UUID."""
     image = tmp_path_factory.mktemp("stack") / "lun.img"
-    with open(image, "wb") as handle:
-        handle.truncate(300 << 20)
-    subprocess.run(
-        ["mkfs.ocfs2", "-q", "-F", "-N", "2", "--cluster-stack=o2cb", "--cluster-name=ocfs2",
-         "--global-heartbeat", str(image)],
-        check=True, capture_output=True,
-    )
-    return image, ocfs2disk.read_superblock(str(image)).uuid
+    return image, globalhb.make_volume(image)
 
 
 @pytest.fixture

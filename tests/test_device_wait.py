@@ -8,14 +8,13 @@ the test is about time passing, a fake one where it counts the looks.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from simkernel import SimKernel
+from simkernel import SimKernel, globalhb
 
 from o2cb_init import config, ocfs2disk
 from o2cb_init.system import System
@@ -33,14 +32,7 @@ def volumes(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str]]:
     made = []
     for index in range(2):
         image = tmp_path_factory.mktemp("wait") / f"vol{index}.img"
-        with open(image, "wb") as handle:
-            handle.truncate(300 << 20)
-        subprocess.run(
-            ["mkfs.ocfs2", "-q", "-F", "-N", "2", "--cluster-stack=o2cb",
-             "--cluster-name=ocfs2", "--global-heartbeat", str(image)],
-            check=True, capture_output=True,
-        )
-        made.append((image, ocfs2disk.read_superblock(str(image)).uuid))
+        made.append((image, globalhb.make_volume(image)))
     return made
 
 

@@ -44,14 +44,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str]]:
     made = []
     for index in range(2):
         image = tmp_path_factory.mktemp("volumes") / f"vol{index}.img"
-        with open(image, "wb") as handle:
-            handle.truncate(300 << 20)
-        subprocess.run(
-            ["mkfs.ocfs2", "-q", "-F", "-N", "2", "--cluster-stack=o2cb",
-             f"--cluster-name={CLUSTER}", "--global-heartbeat", str(image)],
-            check=True, capture_output=True,
-        )
-        made.append((image, ocfs2disk.read_superblock(str(image)).uuid))
+        made.append((image, globalhb.make_volume(image, CLUSTER)))
     return made
 
 

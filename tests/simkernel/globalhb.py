@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,20 @@ MAX_NODES = 255
 PIN_CUT_OFF = 3  # O2HB_PIN_CUT_OFF
 FAKE_THREAD_PID = 4242
 MOUNT_HINT = "       dmesg(1) may have more information after failed mount system call."
+
+
+def make_volume(image: Path, cluster: str = "ocfs2") -> str:
+    """A 300 MiB global-heartbeat OCFS2 image made by mkfs.ocfs2; its UUID."""
+    from o2cb_init import ocfs2disk
+
+    with open(image, "wb") as handle:
+        handle.truncate(300 << 20)
+    subprocess.run(
+        ["mkfs.ocfs2", "-q", "-F", "-N", "2", "--cluster-stack=o2cb",
+         f"--cluster-name={cluster}", "--global-heartbeat", str(image)],
+        check=True, capture_output=True,
+    )
+    return ocfs2disk.read_superblock(str(image)).uuid
 
 
 def _fail(code: int, path: Any) -> OSError:
