@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from ..context import Context
 
 GLOBAL = "global"
-LOCAL = "local"
 
 
 class HeartbeatRegions:
