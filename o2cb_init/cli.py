@@ -208,11 +208,32 @@ def restart(cluster: str | None) -> None:
     run_verb(lambda s: service.restart(s.context(), cluster), "restart")
 
 
+@cli.command()
+@cluster_argument
+def reload(cluster: str | None) -> None:
+    """Apply cluster.conf's added and removed nodes and regions to the running CLUSTER."""
+    run_verb(lambda s: service.reload(s.context(), cluster), "reload")
+
+
 @cli.command("force-reload")
 @cluster_argument
 def force_reload(cluster: str | None) -> None:
-    """Same as restart."""
-    run_verb(lambda s: service.restart(s.context(), cluster), "force-reload")
+    """Same as reload: never a restart."""
+    run_verb(lambda s: service.reload(s.context(), cluster), "force-reload")
+
+
+@cli.command()
+@cluster_argument
+@click.option("--json", "as_json", is_flag=True, help="Print every finding as JSON.")
+def check(cluster: str | None, as_json: bool) -> None:
+    """Report what would stop CLUSTER or trouble it, and what to do; change nothing."""
+
+    def action(session: Session) -> int:
+        from .check import check as run_checks
+
+        return run_checks(session.context, cluster, as_json, click.echo)
+
+    run_verb(action, "check", changes=False)
 
 
 @cli.command()

@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
     NOT_ROOT = 4
     NOT_INSTALLED = 5
     NOT_CONFIGURED = 6
+    PROGRAM_NOT_RUNNING = 7  # an action other than status on a stopped service
 
 
 class O2cbError(Exception):
@@ -70,6 +71,18 @@ class InvalidValueError(O2cbError):
     """A value given on the command line is out of range or malformed."""
 
     exit_code = ExitCode.USAGE
+
+
+class NotRunningError(O2cbError):
+    """The verb needs the cluster running (reload), and it is not."""
+
+    exit_code = ExitCode.PROGRAM_NOT_RUNNING
+
+
+class UnimplementedError(O2cbError):
+    """The verb has nothing to do on this stack (LSB: unimplemented feature, 3)."""
+
+    exit_code = ExitCode.NOT_RUNNING
 
 
 class StepFailed(O2cbError):

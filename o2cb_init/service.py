@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from . import lock
 from .context import Context
-from .errors import ExitCode, O2cbError
+from .errors import ConfigError, ExitCode, O2cbError
 from .stacks import Stack, stack_for
 
 Verb = TypeVar("Verb", bound=Callable[..., int])
@@ -82,6 +82,9 @@ def online(context: Context, cluster: str | None) -> int:
     if name:
         # Before the lock: a layout that cannot work changes nothing, not even /run.
         stack.check_online(name)
+        from .check import preflight  # here: only start and online look before loading
+
+        preflight(context, name, context.report.problem)
     with lock.exclusive(context.system, "online"):
         return _carry_out(context, (ALL_OR_NOTHING, lambda: _online_operations(stack, name)))
 
@@ -127,6 +130,18 @@ def restart(context: Context, cluster: str | None) -> int:
         (AS_FAR_AS_SAFE, lambda: _stop_operations(stack, name)),
         (ALL_OR_NOTHING, start_operations),
     )
+
+
+def reload(context: Context, cluster: str | None) -> int:
+    """Bring the running cluster to the files as far as the kernel allows online;
+    refused whole when a difference needs a restart; exit 7 when it is stopped."""
+    name = _cluster(context, cluster)
+    if not name:
+        raise ConfigError("reload: no cluster given and O2CB_BOOTCLUSTER is empty")
+    stack = stack_for(context)
+    stack.check_online(name)
+    with lock.exclusive(context.system, "reload"):
+        return _carry_out(context, (ALL_OR_NOTHING, lambda: stack.reload(name)))
 
 
 def status(context: Context, cluster: str | None, as_json: bool) -> int:

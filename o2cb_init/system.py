@@ -226,6 +226,17 @@ class System:
         name = self.read_attribute("/proc/sys/kernel/hostname")
         return name or os.uname().nodename
 
+    def local_addresses(self) -> set[str] | None:
+        """The IP addresses of this host's interfaces (psutil); None when unreadable."""
+        import psutil  # here: only check and start look at the interfaces
+
+        try:
+            interfaces = psutil.net_if_addrs()
+        except OSError:
+            return None
+        return {entry.address.split("%", 1)[0] for entries in interfaces.values()
+                for entry in entries}
+
     def is_root_user(self) -> bool:
         return os.geteuid() == 0
 

@@ -25,10 +25,11 @@ CONFIG = "O2CB_ENABLED=true\nO2CB_STACK=o2cb\nO2CB_BOOTCLUSTER=ocfs2\n"
 
 VERBS = [
     "start", "stop", "restart", "force-reload", "load", "unload", "online", "offline",
-    "force-offline", "status", "online-status", "enable", "disable", "configure",
+    "force-offline", "status", "online-status", "enable", "disable", "configure", "reload",
+    "check",
 ]
 # Verbs that change the machine, and so need root on the real one.
-CHANGING = [verb for verb in VERBS if verb not in ("status", "online-status")]
+CHANGING = [verb for verb in VERBS if verb not in ("status", "online-status", "check")]
 
 
 def invoke(*args: str) -> Result:

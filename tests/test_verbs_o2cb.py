@@ -302,7 +302,7 @@ def test_stop_with_built_in_drivers_unloads_nothing_built_in(
 
 
 @pytest.mark.parametrize(
-    "verb", ["stop", "offline", "force-offline", "unload", "restart", "force-reload"]
+    "verb", ["stop", "offline", "force-offline", "unload", "restart"]
 )
 def test_a_mounted_volume_refuses_every_verb_that_stops(mounted: SimKernel, verb: str) -> None:
     before = mounted.snapshot()
@@ -410,7 +410,7 @@ def test_unload_from_loaded_unloads(machine: SimKernel) -> None:
     assert machine.snapshot() == before
 
 
-@pytest.mark.parametrize("verb", ["restart", "force-reload"])
+@pytest.mark.parametrize("verb", ["restart"])
 def test_restart_takes_the_cluster_down_and_up(online: SimKernel, verb: str) -> None:
     # A changed timeout shows that the cluster was really rebuilt.
     online.write_config(CONFIG.replace("RECONNECT_DELAY_MS=2500", "RECONNECT_DELAY_MS=4000"))
@@ -422,7 +422,7 @@ def test_restart_takes_the_cluster_down_and_up(online: SimKernel, verb: str) -> 
     assert online.tree()[f"{CLUSTER}/reconnect_delay_ms"] == "4000"
 
 
-@pytest.mark.parametrize("verb", ["restart", "force-reload"])
+@pytest.mark.parametrize("verb", ["restart"])
 def test_restart_on_a_clean_kernel_starts(machine: SimKernel, verb: str) -> None:
     run = o2cb(machine, verb)
     assert run.exit_code == 0, run.stderr

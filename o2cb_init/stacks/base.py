@@ -69,6 +69,18 @@ class Stack:
     def is_online(self, cluster: str) -> bool:
         return self.parts.is_online(cluster)
 
+    def reload(self, cluster: str) -> None:
+        """Apply the files to the running cluster, where the stack builds it from them."""
+        from ..errors import UnimplementedError
+
+        reload = getattr(self.parts, "reload", None)
+        if reload is None:
+            raise UnimplementedError(
+                f"reload: cluster stack {self.name} takes nothing from the files that can"
+                " change online; restart applies the configuration"
+            )
+        reload(cluster)
+
     def offline(self, cluster: str, force: bool = False) -> None:
         self.drivers.refuse_in_use(self.parts.stopping_title(cluster))
         self.userdlm.clean(force)

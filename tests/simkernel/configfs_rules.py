@@ -25,7 +25,7 @@ from typing import Any
 
 from o2cb_init.changes import MKDIR, RMDIR, WRITE, Change
 
-from . import faults, globalhb
+from . import faults, globalhb, o2net
 from .engine import STATE_FILE, CommandError, Kernel, read_value, write_file
 
 _MAX_NODES = 255
@@ -135,6 +135,8 @@ def _rmdir(target: _Target) -> None:
         held = any(r.startswith(f"{parts[1]}/") for r in kernel.state["held_regions"])
         if held and read_value(target.file / "local") == "1":
             raise _fail(errno.EBUSY, path)  # a mounted volume depends on this node
+        if read_value(target.file / "local") == "1":
+            o2net.stop_listening(kernel.root)
     elif len(parts) == 4 and parts[2] == "heartbeat":
         if relative in kernel.state["held_regions"]:
             raise _fail(errno.EBUSY, path)
@@ -293,6 +295,10 @@ def _write_node(target: _Target, cluster: str, node: str, attribute: str, page: 
         flag = "1" if number else "0"
         if flag == "1" and any(read_value(other / "local") == "1" for other in others):
             raise _fail(errno.EBUSY, path)  # another node is already the local one
+        if flag == "1":
+            node_dir = nodes_dir / node
+            o2net.listen(kernel.root, read_value(node_dir / "ipv4_address"),
+                         int(read_value(node_dir / "ipv4_port")))
         return flag
     return None
 
