@@ -46,7 +46,7 @@ from o2cb_init.plan import Plan, Planner, Step
 
 TITLE = re.compile(r"^(?P<title>.*): (?:OK|dry run|Failed)$")
 VERBS = ["start", "stop", "restart", "force-reload", "load", "unload", "online", "offline",
-         "force-offline"]
+         "force-offline", "reload"]
 # Stacks whose whole life the simulated kernel carries (cman and pcmk need
 # control daemons: test_userspace_stacks.py runs them with doubles).
 STACKS = ["o2cb", "heartbeat2"]
@@ -128,6 +128,7 @@ class Start:
     verbs: tuple[str, ...]  # run in turn, each must succeed
     fault: str | None = None  # O2CB_SIM_FAULT of a last, killed start
     volume: bool = False
+    moved_on: bool = False  # cluster.conf changed since: a node added, the peer removed
 
     @property
     def id(self) -> str:
@@ -159,6 +160,8 @@ def starts() -> Iterator[Start]:
             yield Start(stack, profile, "drivers-loaded", ("load",))
             yield Start(stack, profile, "online", ("start",))
             yield Start(stack, profile, "volume-mounted", ("start",), volume=True)
+    # What reload applies: the files moved on since the cluster came up.
+    yield Start("o2cb", "modern", "layout-moved-on", ("start",), moved_on=True)
     # Partial clusters: a start killed before each of its changes.
     for kind, count in sorted(start_points("o2cb", "modern").items()):
         for number in range(1, count + 1):
@@ -181,6 +184,11 @@ def build(start: Start, root: Path) -> None:
         faults.reset(sim.root)
     if start.volume:
         sim.mount_ocfs2_volume(CLUSTER)
+    if start.moved_on:
+        this_node, _peer, cluster = two_node_cluster_conf().split("\n\n")
+        sim.write_cluster_conf(f"{this_node}\n\n{cluster}"
+                               + "\nnode:\n\tip_port = 7777\n\tip_address = 10.0.0.3\n"
+                               f"\tnumber = 2\n\tname = node3\n\tcluster = {CLUSTER}\n")
 
 
 @pytest.fixture(scope="module")
