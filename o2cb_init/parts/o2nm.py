@@ -144,13 +144,18 @@ class O2nmCluster:
 
     # -- completeness -------------------------------------------------------------
 
-    def missing(self, name: str) -> Lacks:
-        """What the cluster in configfs lacks; nothing when it is complete."""
+    def missing(self, name: str, applied: ClusterConf | None = None) -> Lacks:
+        """What the cluster in configfs lacks; nothing when it is complete.
+
+        ``applied``: the layout the last online applied (parts/drift.py), which
+        status holds it to instead of cluster.conf, since the file may have
+        moved on.
+        """
         target = self.cluster(name)
         if not target.exists():
             return Lacks(cluster=True)
         try:
-            layout = self.layout(name) if self.from_layout else None
+            layout = applied or (self.layout(name) if self.from_layout else None)
         except O2cbError:
             layout = None  # status and stop never depend on the configuration
         if layout is None:

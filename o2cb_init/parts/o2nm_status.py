@@ -7,11 +7,14 @@ The reporting half of parts/o2nm.py: it reads what O2nmCluster decides
 from __future__ import annotations
 
 from ..configfs import Cluster
+from ..errors import O2cbError
 from ..kernel import LEGACY_THRESHOLD_FILE
 from ..status import StatusReport
+from . import drift
 from .o2nm import Lacks, O2nmCluster
 
-LIVE_NODES = "/sys/kernel/debug/o2hb/livenodes"
+LIVE_NODES = drift.LIVE_NODES
+TIMEOUT_NAMES = ("dead_threshold", "idle_timeout_ms", "keepalive_delay_ms", "reconnect_delay_ms")
 
 
 class O2nmStatus:
@@ -22,7 +25,8 @@ class O2nmStatus:
     def status(self, report: StatusReport, name: str) -> None:
         target = self.o2nm.cluster(name)
         exists = target.exists()
-        lacks = self.o2nm.missing(name) if exists else Lacks()
+        applied = drift.read_applied(self.system, name) if exists else None
+        lacks = self.o2nm.missing(name, applied) if exists else Lacks()
         problems = lacks.words()
         online = exists and not problems
         state = "Online" if online else ("Partial" if exists else "Offline")
@@ -33,6 +37,8 @@ class O2nmStatus:
             report.add("missing", problems, f"  Missing: {', '.join(problems)}")
         if not exists:
             return
+        if applied is not None:
+            self.status_pending(report, target, name)
         report.facts["configfs"] = target.dump()
         threshold = target.heartbeat.read_int("dead_threshold")
         if threshold is None:
@@ -66,18 +72,52 @@ class O2nmStatus:
                                 for region in regions)
             self.status_live_nodes(report)
 
+    def status_pending(self, report: StatusReport, target: Cluster, name: str) -> None:
+        """What the files say now and the running cluster lacks: not a fault (exit 0)."""
+        if not self.o2nm.check_timeouts:
+            return  # the settings describe what runs: nothing can be pending
+        try:
+            layout = self.o2nm.layout(name)
+        except O2cbError:
+            return
+        mounted = bool(self.o2nm.kernel.mounts_of_type("ocfs2"))
+        found = drift.drift(self.o2nm, target, layout, mounted).differences
+        report.facts["pending"] = [difference.as_data() for difference in found]
+        # Timeouts have their line of their own (status_pending_timeouts).
+        shown = [difference.text() for difference in found
+                 if difference.subject not in TIMEOUT_NAMES]
+        if shown:
+            report.lines.append(f"  Pending: {'; '.join(shown)}")
+
     def status_nodes(self, report: StatusReport, target: Cluster) -> None:
-        """The nodes in configfs, as data; the text keeps the reference's lines."""
-        report.facts["nodes"] = [
-            {
+        """The nodes in configfs, with o2hb's and o2net's view of each when debugfs
+        shows them (None when it does not); the text adds a line a node then."""
+        live = drift.node_numbers(self.system, drift.LIVE_NODES)
+        connected = drift.node_numbers(self.system, drift.CONNECTED_NODES)
+        nodes = []
+        for node in target.nodes():
+            number = node.read_int("num")
+            facts = {
                 "name": node.name,
-                "number": node.read_int("num"),
+                "number": number,
                 "address": node.read("ipv4_address"),
                 "port": node.read_int("ipv4_port"),
                 "local": node.is_local,
+                "heartbeating": None if live is None else number in live,
+                "connected": None if connected is None or node.is_local
+                else number in connected,
             }
-            for node in target.nodes()
-        ]
+            nodes.append(facts)
+            if live is None and connected is None:
+                continue
+            words = ["this node"] if node.is_local else []
+            if live is not None:
+                words.append("heartbeating" if facts["heartbeating"] else "not heartbeating")
+            if connected is not None and not node.is_local:
+                words.append("connected" if facts["connected"] else "not connected")
+            report.lines.append(f"  Node {node.name} ({number}) {facts['address']}:"
+                                f"{facts['port']}: {', '.join(words)}")
+        report.facts["nodes"] = nodes
 
     def status_live_nodes(self, report: StatusReport) -> None:
         """The nodes o2hb sees heartbeating, from debugfs, as the reference lists them."""
