@@ -27,6 +27,7 @@ from .stacks import Stack, stack_for
 Verb = TypeVar("Verb", bound=Callable[..., int])
 Operations = Callable[[], object]
 
+STATUS_JSON_VERSION = 1  # doc/status.schema.json
 ALL_OR_NOTHING = True
 AS_FAR_AS_SAFE = False
 
@@ -155,6 +156,7 @@ def status(context: Context, cluster: str | None, as_json: bool) -> int:
         import json
 
         report.facts["running"] = running
+        report.facts["version"] = STATUS_JSON_VERSION
         context.report.line(json.dumps(report.facts, indent=2, sort_keys=True))
     else:
         for line in report.lines:
