@@ -43,13 +43,23 @@ def test_man_page_names_every_verb_option_exit_code_and_key() -> None:
         assert re.search(rf"^\s+(\S+, )?{re.escape(verb)}(,| |$)", verbs, re.M), verb
     for option in ("--root", "--config", "--verbose", "--dry-run", "--version", "--json"):
         assert option in text, option
-    for code in range(7):
+    for code in range(8):
         assert re.search(rf"^\s+{code}\s*$", text, re.M) or re.search(
             rf"^\s+{code}\s{{2,}}\S", text, re.M
         ), code
     for key in config.KEYS:
         assert key in text, key
     assert "/etc/default/o2cb" in text and "/etc/ocfs2/cluster.conf" in text
+
+
+def test_man_page_names_every_finding_of_check() -> None:
+    import json
+
+    schema = json.loads((REPO / "doc" / "check.schema.json").read_text(encoding="utf-8"))
+    names = schema["properties"]["findings"]["items"]["properties"]["check"]["enum"]
+    section = man_text().split("\nCHECK FINDINGS\n", 1)[1].split("\nJSON OUTPUT\n", 1)[0]
+    for name in names:
+        assert re.search(rf"^\s+(\S+, )?{re.escape(name)}(,| |$)", section, re.M), name
 
 
 def complete(words: list[str]) -> list[str]:
@@ -73,6 +83,8 @@ def test_completion_offers_the_verbs_and_their_options() -> None:
     assert complete(["o2cb.init", "st"]) == ["start", "stop", "status"]
     assert "--dry-run" in complete(["o2cb.init", "--"])
     assert complete(["o2cb.init", "--root", "/", "status", "--j"]) == ["--json"]
+    assert complete(["o2cb.init", "check", "--j"]) == ["--json"]
+    assert complete(["o2cb.init", "rel"]) == ["reload"]
     assert complete(["o2cb.init", "configure", "--stack", "pc"]) == ["pcmk"]
 
 
@@ -85,6 +97,7 @@ def test_unit_is_a_oneshot_that_starts_and_stops_the_stack() -> None:
     assert service["RemainAfterExit"] == "yes"
     assert service["ExecStart"] == "/usr/sbin/o2cb.init start"
     assert service["ExecStop"] == "/usr/sbin/o2cb.init stop"
+    assert service["ExecReload"] == "/usr/sbin/o2cb.init reload"
     # A failed start must fail the unit: no exit status counts as success.
     assert "SuccessExitStatus" not in service
     # The fstab mounts are ordered after this unit and before remote-fs.target.
