@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from faultbed import fault_points, state
 from runs import CLUSTER, CONFIG, o2cb, o2cb_process
-from simkernel import SimKernel, globalhb, o2net, two_node_cluster_conf
-from test_global_heartbeat import NO_DEVICE_WAIT, cluster_conf
+from simkernel import SimKernel, o2net, two_node_cluster_conf
+from test_global_heartbeat import NO_DEVICE_WAIT, cluster_conf, images  # noqa: F401
 
 from o2cb_init.parts.drift import APPLIED_FILE
 
@@ -191,18 +191,9 @@ pytestmark_global = pytest.mark.skipif(
 DISKS = ("/dev/sdc", "/dev/sdd")
 
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str]]:
-    made = []
-    for index in range(2):
-        image = tmp_path_factory.mktemp("volumes") / f"vol{index}.img"
-        made.append((image, globalhb.make_volume(image, CLUSTER)))
-    return made
-
-
 @pytest.fixture
 def global_online(make_sim: Callable[..., SimKernel],
-                  images: list[tuple[Path, str]]) -> SimKernel:
+                  images: list[tuple[Path, str]]) -> SimKernel:  # noqa: F811
     """Online in global mode with the first region only; the second volume attached."""
     sim = make_sim()
     for device, (image, uuid) in zip(DISKS, images, strict=True):
@@ -221,8 +212,8 @@ def regions(sim: SimKernel) -> list[str]:
 
 
 @pytestmark_global
-def test_reload_starts_and_stops_global_regions(global_online: SimKernel,
-                                                images: list[tuple[Path, str]]) -> None:
+def test_reload_starts_and_stops_global_regions(
+        global_online: SimKernel, images: list[tuple[Path, str]]) -> None:  # noqa: F811
     first, second = (uuid.upper() for _, uuid in images)
     global_online.write_cluster_conf(cluster_conf([first, second]))
     run = o2cb(global_online, "reload")
@@ -236,7 +227,7 @@ def test_reload_starts_and_stops_global_regions(global_online: SimKernel,
 
 @pytestmark_global
 def test_reload_never_stops_a_region_under_a_mounted_volume(
-        global_online: SimKernel, images: list[tuple[Path, str]]) -> None:
+        global_online: SimKernel, images: list[tuple[Path, str]]) -> None:  # noqa: F811
     first, second = (uuid.upper() for _, uuid in images)
     global_online.mount_ocfs2_volume(CLUSTER, device=DISKS[0])
     global_online.write_cluster_conf(cluster_conf([second]))
