@@ -472,8 +472,10 @@ def test_status_json_has_the_same_facts(online: SimKernel) -> None:
     assert facts["heartbeat_active"] is False
     assert facts["heartbeat_regions"] == []
     assert facts["nodes"] == [
-        {"name": "node1", "number": 0, "address": "127.0.0.1", "port": 7777, "local": True},
-        {"name": "node2", "number": 1, "address": "10.0.0.2", "port": 7777, "local": False},
+        {"name": "node1", "number": 0, "address": "127.0.0.1", "port": 7777, "local": True,
+         "heartbeating": None, "connected": None},
+        {"name": "node2", "number": 1, "address": "10.0.0.2", "port": 7777, "local": False,
+         "heartbeating": None, "connected": None},
     ]
 
 
