@@ -109,8 +109,7 @@ def drift(o2nm: O2nmCluster, target: Cluster, layout: ClusterConf, mounted: bool
         node = running.get(node_conf.name)
         subject = f"node {node_conf.name}"
         if node is None:
-            clash = (numbers.get(str(node_conf.number)) if str(node_conf.number) in numbers
-                     else None)
+            clash = numbers.get(str(node_conf.number))
             clash_address = addresses.get(node_conf.ip_address)
             if clash and clash not in wanted:
                 add(Difference(subject, f"takes number {node_conf.number} of running node "
