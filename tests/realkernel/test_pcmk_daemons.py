@@ -76,14 +76,16 @@ def test_start_brings_up_dlm_controld_and_a_pcmk_volume_mounts(result: ScenarioR
     result.check({"ocfs2_stack_user", "ocfs2", "ocfs2_dlmfs"} <= set(started["modules"]),
                  f"modules: {started['modules']}")
     result.check(["ocfs2_dlmfs", "/dlm", "ocfs2_dlmfs"] in started["mounts"], "/dlm not mounted")
-    result.check(len(daemons(result, "started")["dlm_controld"]) == 1, "no dlm_controld")
+    # A daemonized dlm_controld is two processes (the daemon and its helper).
+    result.check(daemons(result, "started")["dlm_controld"] != [], "no dlm_controld")
     status = result.step("status")
     result.check(status["rc"] == 0, f"status: {status['stdout']}")
     facts = json.loads(result.step("status json")["stdout"])
     result.check(facts["online"] is True and facts["corosync"]["quorate"] is True,
                  f"status facts: {facts}")
-    result.check(facts["dlm_controld"]["pids"] == daemons(result, "started")["dlm_controld"],
-                 "status shows another dlm_controld pid")
+    result.check(facts["dlm_controld"]["pids"]
+                 == sorted(daemons(result, "started")["dlm_controld"]),
+                 "status shows other dlm_controld pids")
     result.check(result.step("mount")["rc"] == 0, f"mount: {result.step('mount')['stdout']}")
     lockspaces = result.notes["mounted lockspaces"]
     result.check(len(lockspaces) == 1, f"lockspaces: {lockspaces}")
@@ -124,5 +126,5 @@ def test_a_dlm_controld_started_by_others_is_left_running(result: ScenarioResult
     result.check("dlm_controld" not in start["stdout"], "start touched their dlm_controld")
     stop = result.step("stop with their dlm_controld")
     result.check(stop["rc"] == 0, f"stop: {stop['stdout']} {stop['stderr']}")
-    result.check(len(daemons(result, "theirs stopped")["dlm_controld"]) == 1,
+    result.check(daemons(result, "theirs stopped")["dlm_controld"] != [],
                  "their dlm_controld was stopped")
