@@ -365,3 +365,44 @@ def wait(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
         time.sleep(0.05)
     return condition()
 
+
+
+# -- fault injection: each change of a pcmk start failed, or the tool killed ----------
+
+
+def test_every_fault_point_of_a_pcmk_start(make_bed: Callable[..., Bed]) -> None:  # noqa: F811
+    from faultbed import fault_points, state
+    from runs import o2cb_process
+    from simkernel import faults
+
+    bed = pcmk_bed(make_bed)
+    offline = state(bed.sim)
+    points = fault_points(bed.sim, "start")
+    online = state(bed.sim)
+    assert bed.o2cb("stop").exit_code == 0
+    assert state(bed.sim) == offline
+    assert points.get("modprobe", 0) >= 3 and points.get("mount", 0) >= 2, points
+    for kind in faults.KINDS:
+        for number in range(1, points.get(kind, 0) + 1):
+            # Each call failed; the tool killed at the first call of each kind
+            # (test_faults.py kills at every one for the o2cb stack).
+            for action in ("fail", "kill") if number == 1 else ("fail",):
+                what = f"start, {kind} call {number}: {action}"
+                faults.reset(bed.sim.root)
+                run = o2cb_process(bed.sim, "start", fault=f"{kind}:{number}:{action}")
+                assert "Traceback" not in run.stderr, what
+                if action == "fail":
+                    assert run.exit_code == 1, f"{what}: {run.stdout} {run.stderr}"
+                    assert state(bed.sim) == offline, f"{what}: not undone"
+                    assert bed.running() == {}, what
+                    assert not bed.sim.path(RECORD).exists(), what
+                else:
+                    assert run.exit_code == -9, f"{what}: {run.exit_code} {run.stderr}"
+                assert bed.o2cb("status").exit_code in (1, 3), what
+                retry = bed.o2cb("start")
+                assert retry.exit_code == 0, f"{what}: retry {retry.text}"
+                assert state(bed.sim) == online, what
+                stop = bed.o2cb("stop")
+                assert stop.exit_code == 0, f"{what}: stop {stop.text}"
+                assert state(bed.sim) == offline, what
+                assert bed.running() == {}, what
