@@ -22,14 +22,13 @@ online checks, once the stack glue is there, that the kernel has them.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
 
 from .. import corosync
 from ..context import Context
 from ..corosync import Quorum
 from ..errors import ConfigError, MissingProgramError, O2cbError, StepError, shown
 from ..kernel import RECOVER_CALLBACK_FILE, Generation
-from ..parts import volumes
+from ..parts import pcmk_status
 from ..parts.control import ControlDaemons
 from ..parts.dlm_controld import DlmControld
 from ..parts.drivers import STACKGLUE_MODULE, Drivers, DriverSet, default_refusal
@@ -187,9 +186,9 @@ class PcmkParts:
                 f'Checking cluster "{cluster}" ({self.name}): {"Online" if online else "Offline"}',
             )
             return
-        self._status_corosync(report)
+        pcmk_status.corosync_status(self.system, report)
         self.dlm.status(report)
-        self._status_lockspaces(report)
+        pcmk_status.lockspace_status(self.system, self.kernel, report)
         conditions = self._conditions()
         online = all(conditions.values())
         report.facts["conditions"] = conditions
@@ -203,39 +202,3 @@ class PcmkParts:
             missing = ", ".join(name for name, held in conditions.items() if not held)
             report.lines.append(f"Not online: {missing} missing")
             report.facts["partial"] = True
-
-    def _status_corosync(self, report: StatusReport) -> None:
-        state = (corosync.quorum(self.system) if corosync.installed(self.system)
-                 else None)
-        running = state is not None and state is not Quorum.DOWN
-        members = corosync.members(self.system) if running else []
-        facts: dict[str, Any] = {
-            "installed": state is not None,
-            "running": running,
-            "quorate": state is Quorum.QUORATE,
-            "cluster_name": corosync.cluster_name(self.system) if running else None,
-            "members": [{"nodeid": m.nodeid, "name": m.name, "local": m.local}
-                        for m in members],
-        }
-        report.facts["corosync"] = facts
-        word = state.value if state is not None else "not installed"
-        named = f', cluster "{facts["cluster_name"]}"' if facts["cluster_name"] else ""
-        report.lines.append(f"Checking corosync: {word}{named}")
-        if members:
-            listed = ", ".join(f"{m.nodeid} {m.name}" + (" (local)" if m.local else "")
-                               for m in members)
-            report.lines.append(f"corosync members: {listed}")
-
-    def _status_lockspaces(self, report: StatusReport) -> None:
-        volumes_by_name = volumes.volume_of_lockspaces(self.system, self.kernel)
-        entries = []
-        for name in volumes.lockspaces(self.system):
-            device, mountpoint = volumes_by_name.get(name, (None, None))
-            entries.append({"name": name, "device": device, "mountpoint": mountpoint,
-                            "ocfs2": bool(volumes.OCFS2_LOCKSPACE.fullmatch(name))})
-            where = f"{device} on {mountpoint}" if device else (
-                "an OCFS2 volume not mounted here" if entries[-1]["ocfs2"] else "not OCFS2")
-            report.lines.append(f"Lockspace {name}: {where}")
-        if not entries:
-            report.lines.append("Lockspaces: none")
-        report.facts["lockspaces"] = entries
