@@ -367,6 +367,34 @@ def wait(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
 
 
 
+def test_under_systemd_dlm_service_is_started_and_stopped(
+    make_bed: Callable[..., Bed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """systemd runs the machine and has dlm.service: systemctl, not the program."""
+    from doubles import install_program
+
+    bed = pcmk_bed(make_bed)
+    install_program("systemctl", tmp_path / "bin" / "systemctl")
+    bed.sim.path("/run/systemd/system").mkdir(parents=True)
+    unit = bed.sim.path("/lib/systemd/system/dlm.service")
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/usr/sbin/dlm_controld --foreground\n")
+    dry = bed.o2cb("--dry-run", "start")
+    assert "  would run systemctl start dlm.service" in dry.stdout, dry.stdout
+    start = bed.o2cb("start")
+    assert start.exit_code == 0, start.text
+    assert "Starting dlm_controld (dlm.service): OK" in start.stdout
+    assert bed.sim.path(RECORD).read_text() == "systemd\n"
+    assert set(bed.running()) == {"dlm_controld"}
+    stop = bed.o2cb("stop")
+    assert stop.exit_code == 0, stop.text
+    assert "Stopping dlm_controld: OK" in stop.stdout
+    assert bed.running() == {}
+    assert bed.sim.modules() == {}
+    calls = [event for name, _pid, event in bed.events() if name == "systemctl"]
+    assert calls == ["start dlm.service", "stop dlm.service"]
+
+
 # -- fault injection: each change of a pcmk start failed, or the tool killed ----------
 
 

@@ -40,7 +40,8 @@ class DlmControld:
         self.steps = context.steps
         # Under a --root tree only that tree's programs: never the host's daemon.
         self.daemon = Daemon(self.system, NAME, "pcmk", search_path=self.system.root == "/")
-        self.pacemakerd = Daemon(self.system, "pacemakerd", "pcmk")
+        self.pacemakerd = Daemon(self.system, "pacemakerd", "pcmk",
+                                 search_path=self.system.root == "/")
 
     def require(self) -> None:
         """dlm_controld must be installed (LSB exit 5), whoever runs it."""
