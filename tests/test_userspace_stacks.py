@@ -716,3 +716,24 @@ def test_userspace_stacks_stop_without_a_valid_config(make_bed: Callable[..., Be
     assert stop.exit_code == 0, stop.text
     assert bed.running() == {}
     assert bed.sim.modules() == {}
+
+
+# -- what Pacemaker's lsb: and systemd: resource classes expect ------------------------
+
+
+@pytest.mark.parametrize("stack", ["cman", "pcmk"])
+def test_start_when_started_and_stop_when_stopped_exit_0(make_bed: Callable[..., Bed],
+                                                         stack: str) -> None:
+    bed = make_bed(stack, callbacks=False)
+    assert bed.o2cb("stop").exit_code == 0
+    assert bed.o2cb("start").exit_code == 0
+    running = bed.running()
+    again = bed.o2cb("start")
+    assert again.exit_code == 0, again.text
+    assert f"Cluster {CLUSTER} already online" in again.stdout
+    assert bed.running() == running
+    assert bed.o2cb("stop").exit_code == 0
+    stopped = bed.o2cb("stop")
+    assert stopped.exit_code == 0, stopped.text
+    assert bed.running() == {}
+    assert bed.sim.modules() == {}
