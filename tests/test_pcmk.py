@@ -102,6 +102,18 @@ def test_start_status_stop(make_bed: Callable[..., Bed]) -> None:  # noqa: F811
     assert bed.o2cb("status").exit_code == ExitCode.NOT_RUNNING
 
 
+def test_dlm_controld_runs_in_the_foreground_with_the_package_options(
+    make_bed: Callable[..., Bed],  # noqa: F811
+) -> None:
+    bed = pcmk_bed(make_bed)
+    bed.sim.write_config('DLM_CONTROLD_OPTS="--log_debug 1"\n', "/etc/default/dlm")
+    assert bed.o2cb("start").exit_code == 0
+    (pid,) = bed.pids("dlm_controld")
+    arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert arguments[-4:] == [b"--foreground", b"--log_debug", b"1", b""]
+    assert bed.o2cb("stop").exit_code == 0
+
+
 def test_status_json_has_real_types(make_bed: Callable[..., Bed],  # noqa: F811
                                     tmp_path: Path) -> None:
     bed = pcmk_bed(make_bed)

@@ -6,7 +6,9 @@ lockspace through it.  Where Pacemaker runs (or is enabled), its
 `ocf:pacemaker:controld` resource owns dlm_controld: this tool never
 starts it then.  Otherwise start brings it up when it does not run, through
 dlm.service where systemd runs the machine and has the unit, else as the
-program itself, and records how in /run/o2cb/dlm_controld.  Stop takes it
+program itself (`dlm_controld --foreground` and /etc/default/dlm's
+DLM_CONTROLD_OPTS, as the unit runs it), and records how in
+/run/o2cb/dlm_controld.  Stop takes it
 down only when that record says this tool started it and no lockspace
 needs it; a stop never sends it SIGKILL (dlm.service says SendSIGKILL=no:
 a killed dlm_controld with lockspaces gets its node fenced).
@@ -30,6 +32,7 @@ UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/sys
 RECORD = "/run/o2cb/dlm_controld"  # how this tool started it: "systemd" or "program"
 SYSTEMD = "systemd"
 PROGRAM = "program"
+DEFAULTS = "/etc/default/dlm"  # the dlm-controld package's DLM_CONTROLD_OPTS
 PACEMAKER_WANTS = "/etc/systemd/system/multi-user.target.wants/pacemaker.service"
 
 
@@ -39,9 +42,25 @@ class DlmControld:
         self.kernel = context.kernel
         self.steps = context.steps
         # Under a --root tree only that tree's programs: never the host's daemon.
-        self.daemon = Daemon(self.system, NAME, "pcmk", search_path=self.system.root == "/")
+        # In the foreground, as dlm.service runs it, with the package's options.
+        self.daemon = Daemon(self.system, NAME, "pcmk", search_path=self.system.root == "/",
+                             arguments=("--foreground", *self._options()))
         self.pacemakerd = Daemon(self.system, "pacemakerd", "pcmk",
                                  search_path=self.system.root == "/")
+
+    def _options(self) -> list[str]:
+        """DLM_CONTROLD_OPTS from /etc/default/dlm, which dlm.service passes too."""
+        import shlex
+
+        for line in (self.system.read_optional(DEFAULTS) or "").splitlines():
+            key, _, value = line.strip().partition("=")
+            if key == "DLM_CONTROLD_OPTS":
+                try:  # the shell's assignment, then split at blanks as the unit's $VAR
+                    return " ".join(shlex.split(value)).split()
+                except ValueError:
+                    self.system.probe(f"{DEFAULTS}: DLM_CONTROLD_OPTS is not shell words;"
+                                      " starting dlm_controld without them")
+        return []
 
     def require(self) -> None:
         """dlm_controld must be installed (LSB exit 5), whoever runs it."""
