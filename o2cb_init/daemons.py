@@ -77,6 +77,7 @@ class Daemon:
     # False: only /sbin and /usr/sbin under the root, so a --root tree never
     # reaches for a program of the host it runs on.
     search_path: bool = True
+    arguments: tuple[str, ...] = ()  # given to the program after its path
     _path: str | None = field(default=None, init=False, repr=False)
 
     # -- where it is ---------------------------------------------------------
@@ -158,7 +159,7 @@ class Daemon:
 
         try:
             return subprocess.Popen(
-                [path],
+                [path, *self.arguments],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -19,6 +19,9 @@ from .system import System
 STACKGLUE_DIR = "/sys/fs/ocfs2"
 CLUSTER_STACK_FILE = f"{STACKGLUE_DIR}/cluster_stack"
 LOADED_PLUGINS_FILE = f"{STACKGLUE_DIR}/loaded_cluster_plugins"
+# Present where ocfs2 joins a userspace stack's lockspace through dlm_controld
+# itself (the DLM's recovery callbacks), with no ocfs2_controld.
+RECOVER_CALLBACK_FILE = f"{STACKGLUE_DIR}/dlm_recover_callback_support"
 LEGACY_THRESHOLD_FILE = "/proc/fs/ocfs2_nodemanager/hb_dead_threshold"
 DLMFS_MOUNTPOINT = "/dlm"
 SYSFS_CONFIG = "/sys/kernel/config"  # configfs's mount point, made by configfs as it loads

@@ -51,6 +51,7 @@ from .kernel import (
     LEGACY_THRESHOLD_FILE,
     LOADED_PLUGINS_FILE,
     PLUGIN_PREFIX,
+    RECOVER_CALLBACK_FILE,
     STACKGLUE_DIR,
     SYSFS_CONFIG,
     Generation,
@@ -67,6 +68,8 @@ CANDIDATES = (
 NODE_MANAGER = "ocfs2_nodemanager"
 ITEM_REFERENCES = 2  # configfs pins the subsystem's module and the item's, both o2nm
 O2CB_CONTROLD = "o2cb_controld"
+DLM_CONTROLD = "dlm_controld"
+UNIT_PROGRAMS = {"dlm.service": DLM_CONTROLD}  # systemd units this tool starts: their daemon
 # What a new o2nm cluster shows before anything is written (doc/kernel.md).
 CLUSTER_DEFAULTS = {
     "idle_timeout_ms": str(NEW_CLUSTER_IDLE_TIMEOUT_MS),
@@ -165,6 +168,8 @@ class KernelModel:
             state.start(change.path)
         elif change.kind == SIGNAL and change.path:
             state.stop(change.path)
+            if os.path.basename(change.path).startswith(DLM_CONTROLD):
+                self._dlm_cluster_gone()
             if os.path.basename(change.path).startswith(O2CB_CONTROLD):
                 # o2cb_controld removes the cluster it built when it stops.
                 for target in self.kernel.configfs().clusters():
@@ -185,7 +190,28 @@ class KernelModel:
             self._mount(args[1], args[2], self._relative(args[3]))
         elif program == "umount" and len(args) == 1:
             self._umount(self._relative(args[0]))
+        elif program == "systemctl" and len(args) == 2 and args[1] in UNIT_PROGRAMS:
+            self._unit(args[0], UNIT_PROGRAMS[args[1]])
         return SUCCESS
+
+    def _unit(self, action: str, name: str) -> None:
+        """`systemctl start|stop UNIT`: the unit's daemon runs, or is gone."""
+        from .daemons import Daemon
+
+        path = Daemon(self.system, name, "pcmk", search_path=self.system.root == "/").locate()
+        if path and action == "start":
+            self.state.start(path)
+        elif path and action == "stop":
+            self.state.stop(path)
+            self._dlm_cluster_gone()
+
+    def _dlm_cluster_gone(self) -> None:
+        """dlm_controld takes the cluster it built in configfs along when it stops,
+        and with it the reference that item held on the dlm module."""
+        cluster = f"{self.kernel.configfs_mountpoint()}/dlm/cluster"
+        if self.system.is_dir(cluster):
+            self.state.remove(cluster)
+            self._rewrite_modules(release="dlm")
 
     def _relative(self, path: str) -> str:
         """A mount point as the command was given it (under the root) as a root-relative path."""
@@ -231,6 +257,8 @@ class KernelModel:
             state.make_dir(STACKGLUE_DIR)
             state.write(CLUSTER_STACK_FILE, "o2cb")
             state.write(LOADED_PLUGINS_FILE, "")
+            # Every stack glue since Linux 4.x has it; online checks it once loaded.
+            state.write(RECOVER_CALLBACK_FILE, "1")
         if module.startswith(PLUGIN_PREFIX):
             plugins = self.kernel.loaded_plugins()
             plugin = module.removeprefix(PLUGIN_PREFIX)

@@ -45,7 +45,7 @@ def observed_settings(system: System, path: str) -> Settings:
     """Settings that describe what runs: stack and the cluster the kernel has.
 
     pcmk has no cluster in configfs: its name comes from the file when it
-    still gives one, else the stack's name stands for it.
+    still gives one, else from corosync, else the stack's name stands for it.
     """
     kernel = Kernel(system)
     stack = observed_stack(system, kernel)
@@ -53,7 +53,9 @@ def observed_settings(system: System, path: str) -> Settings:
     if clusters:
         cluster = clusters[0].name
     elif stack == "pcmk":
-        cluster = _configured_cluster(system, path) or stack
+        from .corosync import cluster_name
+
+        cluster = _configured_cluster(system, path) or cluster_name(system) or stack
     else:
         cluster = ""
     return Settings(path=path, stack=stack, bootcluster=cluster)

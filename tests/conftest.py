@@ -50,12 +50,14 @@ def make_sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., S
         hostname: str = "node1",
         config_mount: str = "/sys/kernel/config",
         root: Path | None = None,
+        recover_callbacks: bool = True,
     ) -> SimKernel:
         nonlocal count
         count += 1
         target = root if root is not None else tmp_path / ("root" if count == 1 else f"root{count}")
         sim = SimKernel.create(
-            target, profile=profile, hostname=hostname, config_mount=config_mount
+            target, profile=profile, hostname=hostname, config_mount=config_mount,
+            recover_callbacks=recover_callbacks,
         )
         _activate(sim, monkeypatch)
         return sim

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from doubles import install_cman_tool, install_daemons, mode_variable
 from runs import CLUSTER, Run, o2cb
-from simkernel import SimKernel
+from simkernel import CLUSTER_BIN_DIR, SimKernel
 from simkernel.engine import Kernel as EngineKernel
 
 from o2cb_init.daemons import Daemon, daemon_settle, daemon_timeout
@@ -98,15 +98,25 @@ def make_bed(
     beds: list[Bed] = []
 
     def make(stack: str, profile: str = "modern", bootcluster: str = CLUSTER,
-             daemons: tuple[str, ...] | None = None, cman_cluster: str | None = CLUSTER) -> Bed:
-        sim = make_sim(profile=profile)
+             daemons: tuple[str, ...] | None = None, cman_cluster: str | None = CLUSTER,
+             callbacks: bool = True, corosync: str | None = CLUSTER) -> Bed:
+        """``callbacks``: the kernel's stack glue has dlm_recover_callback_support,
+        so pcmk runs on corosync (running ``corosync``, None: installed but down)
+        and dlm_controld; without, on ocfs2_controld."""
+        sim = make_sim(profile=profile, recover_callbacks=callbacks)
         if daemons is None:
             daemons = {"cman": ("o2cb_controld", "ocfs2_controld"),
-                       "pcmk": ("ocfs2_controld",)}.get(stack, ())
+                       "pcmk": ("dlm_controld",) if callbacks else ("ocfs2_controld",),
+                       }.get(stack, ())
         installed = install_daemons(sim.path("/sbin"), stack, daemons)
         bindir = tmp_path / "bin"
         install_cman_tool(bindir)
-        monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+        path = [str(bindir), os.environ["PATH"]]
+        if stack == "pcmk" and callbacks:
+            path.insert(1, str(CLUSTER_BIN_DIR))
+            if corosync:
+                sim.run_corosync(corosync)
+        monkeypatch.setenv("PATH", os.pathsep.join(path))
         if cman_cluster:
             monkeypatch.setenv("CMAN_DOUBLE_CLUSTER", cman_cluster)
         else:
@@ -115,7 +125,7 @@ def make_bed(
         monkeypatch.setenv("O2CB_DAEMON_TIMEOUT", TIMEOUT)
         log = tmp_path / "doubles.log"
         monkeypatch.setenv("O2CB_DOUBLE_LOG", str(log))
-        for name in ("o2cb_controld", "ocfs2_controld"):
+        for name in ("o2cb_controld", "ocfs2_controld", "dlm_controld"):
             monkeypatch.delenv(mode_variable(name), raising=False)
         sim.write_config(
             f"O2CB_ENABLED=true\nO2CB_STACK={stack}\nO2CB_BOOTCLUSTER={bootcluster}\n"
@@ -297,7 +307,9 @@ def test_cman_without_cman_tool_is_not_installed(
 def test_missing_ocfs2_controld_is_not_installed(
     make_bed: Callable[..., Bed], stack: str
 ) -> None:
-    bed = make_bed(stack, daemons=("o2cb_controld",) if stack == "cman" else ())
+    bed = make_bed(stack, daemons=("o2cb_controld",) if stack == "cman" else (), callbacks=False)
+    if stack == "pcmk":
+        bed.sim.load("ocfs2_stackglue")  # which says it has no recovery callbacks
     result = bed.o2cb("start")
     assert result.exit_code == ExitCode.NOT_INSTALLED
     assert f"cluster stack {stack} is not supported here: no ocfs2_controld" in result.stderr
@@ -425,7 +437,7 @@ def test_dry_run_starts_nothing(make_bed: Callable[..., Bed]) -> None:
 def test_a_process_that_only_reads_the_daemon_file_is_never_touched(
     make_bed: Callable[..., Bed]
 ) -> None:
-    bed = make_bed("pcmk")
+    bed = make_bed("pcmk", callbacks=False)
     path = bed.installed["ocfs2_controld"]
     reader = subprocess.Popen(["tail", "-f", str(path)], stdout=subprocess.DEVNULL)
     other = subprocess.Popen(
@@ -485,7 +497,7 @@ def test_daemon_timeouts_come_from_the_environment(monkeypatch: pytest.MonkeyPat
 def test_a_shell_script_daemon_is_found_and_its_failure_seen(
     make_bed: Callable[..., Bed]
 ) -> None:
-    bed = make_bed("pcmk")
+    bed = make_bed("pcmk", callbacks=False)
     bed.installed["ocfs2_controld"].write_text("#!/bin/sh\necho cannot start >&2\nexit 3\n")
     result = bed.o2cb("start")
     assert result.exit_code == 1
@@ -528,8 +540,9 @@ def test_a_dlm_holder_keeps_the_daemons_until_force_offline(
 # -- pcmk -----------------------------------------------------------------------
 
 
-def test_pcmk_start_status_stop(make_bed: Callable[..., Bed]) -> None:
-    bed = make_bed("pcmk")
+def test_pcmk_with_ocfs2_controld_start_status_stop(make_bed: Callable[..., Bed]) -> None:
+    """A kernel without the DLM's recovery callbacks: ocfs2_controld.pcmk, as in 2008."""
+    bed = make_bed("pcmk", callbacks=False)
     result = bed.o2cb("start")
     assert result.exit_code == 0, result.text
     assert 'Setting cluster stack "pcmk": OK' in result.stdout
@@ -697,8 +710,30 @@ def test_userspace_stacks_stop_without_a_valid_config(make_bed: Callable[..., Be
     bed.sim.write_config("this is not a setting\n")
     status = bed.o2cb("status")
     assert status.exit_code in (0, 3), status.text
-    assert "Checking for control daemon ocfs2_controld: running" in status.stdout
+    daemon = "control daemon o2cb_controld" if stack == "cman" else "dlm_controld"
+    assert f"Checking for {daemon}: running" in status.stdout
     stop = bed.o2cb("stop")
     assert stop.exit_code == 0, stop.text
+    assert bed.running() == {}
+    assert bed.sim.modules() == {}
+
+
+# -- what Pacemaker's lsb: and systemd: resource classes expect ------------------------
+
+
+@pytest.mark.parametrize("stack", ["cman", "pcmk"])
+def test_start_when_started_and_stop_when_stopped_exit_0(make_bed: Callable[..., Bed],
+                                                         stack: str) -> None:
+    bed = make_bed(stack, callbacks=False)
+    assert bed.o2cb("stop").exit_code == 0
+    assert bed.o2cb("start").exit_code == 0
+    running = bed.running()
+    again = bed.o2cb("start")
+    assert again.exit_code == 0, again.text
+    assert f"Cluster {CLUSTER} already online" in again.stdout
+    assert bed.running() == running
+    assert bed.o2cb("stop").exit_code == 0
+    stopped = bed.o2cb("stop")
+    assert stopped.exit_code == 0, stopped.text
     assert bed.running() == {}
     assert bed.sim.modules() == {}

@@ -191,6 +191,12 @@ OPTIONS: tuple[Option, ...] = (
            flag="--heartbeat-device-timeout", name="heartbeat device timeout in seconds",
            minimum=0, maximum=240, metavar="SECONDS", note=", at most 240; 0 looks once",
            asked=False),
+    # pcmk: corosync says it is up before its quorum forms (two_node waits for all).
+    Option("O2CB_QUORUM_TIMEOUT", "quorum_timeout", "60",
+           "Seconds start waits for corosync's quorum (cluster stack pcmk) before it fails",
+           flag="--quorum-timeout", name="quorum timeout in seconds",
+           minimum=0, maximum=240, metavar="SECONDS", note=", at most 240; 0 looks once",
+           asked=False),
 )
 OPTION_BY_KEY = {option.key: option for option in OPTIONS}
 OPTION_BY_FIELD = {option.field: option for option in OPTIONS}
@@ -223,6 +229,7 @@ class Settings:
     keepalive_delay_ms: int = _default("keepalive_delay_ms")  # type: ignore[assignment]
     reconnect_delay_ms: int = _default("reconnect_delay_ms")  # type: ignore[assignment]
     heartbeat_device_timeout: int = _default("heartbeat_device_timeout")  # type: ignore[assignment]
+    quorum_timeout: int = _default("quorum_timeout")  # type: ignore[assignment]
 
     def values(self) -> dict[str, str]:
         """The settings as the file spells them, key by key."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..errors import StepError
+from ..errors import O2cbError, StepError
 from ..kernel import Kernel
 from ..system import System
 from .o2nm import HEARTBEAT_STILL_ACTIVE
@@ -77,3 +77,22 @@ def dlm_keeper(system: System, kernel: Kernel) -> str | None:
     if system.is_dir(f"{kernel.configfs_mountpoint()}/dlm/cluster"):
         return "dlm_controld's cluster is in configfs (dlm/cluster)"
     return None
+
+
+def volume_of_lockspaces(system: System, kernel: Kernel) -> dict[str, tuple[str, str]]:
+    """Each mounted OCFS2 volume's lockspace name -> (device, mount point).
+
+    The name is the UUID in the volume's superblock, read from the mounted
+    device (ocfs2disk.py); a device that cannot be read is left out.
+    """
+    from ..ocfs2disk import read_superblock
+
+    found: dict[str, tuple[str, str]] = {}
+    for mount in kernel.mounts_of_type("ocfs2"):
+        try:
+            uuid = read_superblock(system.path(mount.device), mount.device).uuid
+        except (OSError, O2cbError) as error:
+            system.probe(f"cannot read the UUID of {mount.device}: {error}")
+            continue
+        found.setdefault(uuid, (mount.device, mount.mountpoint))
+    return found

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import globalhb
+from . import corosync, globalhb
 from .engine import (
     HIDDEN_CONFIGFS,
     PROFILES,
@@ -33,11 +33,14 @@ from .engine import (
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BIN_DIR = PACKAGE_DIR / "bin"
+# corosync's tools, put on PATH by the tests that have corosync installed
+CLUSTER_BIN_DIR = PACKAGE_DIR / "cluster_bin"
 SITE_DIR = PACKAGE_DIR / "site"
 REPO = PACKAGE_DIR.parent.parent  # holds o2cb_init, the package under test
 
 __all__ = [
     "BIN_DIR",
+    "CLUSTER_BIN_DIR",
     "PROFILES",
     "SITE_DIR",
     "STATE_DIR",
@@ -61,9 +64,11 @@ class SimKernel:
         profile: str = "modern",
         hostname: str = "node1",
         config_mount: str = "/sys/kernel/config",
+        recover_callbacks: bool = True,
     ) -> SimKernel:
         """Build a fresh machine: nothing loaded (except built-ins), nothing mounted."""
-        Kernel.create(root, profile=profile, hostname=hostname, config_mount=config_mount)
+        Kernel.create(root, profile=profile, hostname=hostname, config_mount=config_mount,
+                      recover_callbacks=recover_callbacks)
         return cls(root)
 
     def _kernel(self) -> Kernel:
@@ -260,6 +265,24 @@ class SimKernel:
         if self.configfs() is None:
             self.mount("configfs", self.config_mount, device="none")
         self._change(lambda kernel: kernel.make_dlm_cluster(cluster))
+
+    def run_corosync(self, cluster: str = "ocfs2", quorate_in: float | None = 0.0,
+                     members: tuple[tuple[int, str], ...] = ((1, "node1"),),
+                     local: int = 1) -> None:
+        """corosync running ``cluster``, quorate ``quorate_in`` seconds from now (None:
+        never), with these (node id, name) members; tools in CLUSTER_BIN_DIR answer."""
+        import time
+
+        at = None if quorate_in is None else time.time() + quorate_in
+        corosync.write(self.root, {"cluster_name": cluster, "quorate_at": at,
+                                   "members": [list(m) for m in members], "local": local})
+
+    def stop_corosync(self) -> None:
+        corosync.write(self.root, None)
+
+    def corosync(self) -> dict[str, Any] | None:
+        """corosync's state (None: not running)."""
+        return corosync.read(self.root)
 
     def stop_dlm_controld(self) -> None:
         self._change(lambda kernel: kernel.remove_dlm_cluster())

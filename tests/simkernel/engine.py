@@ -202,7 +202,10 @@ class Kernel:
         profile: str = "modern",
         hostname: str = "node1",
         config_mount: str = "/sys/kernel/config",
+        recover_callbacks: bool = True,
     ) -> Kernel:
+        """``recover_callbacks``: the stack glue shows dlm_recover_callback_support
+        (Linux 4.x on); without it, pcmk needs ocfs2_controld."""
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
         root = Path(root)
@@ -231,6 +234,7 @@ class Kernel:
             "held_regions": [],
             "busy": [],
             "shadows": {},
+            "recover_callbacks": recover_callbacks,
         }
         write_file(root / STATE_FILE, json.dumps(state, indent=1))
         kernel = cls(root)
@@ -372,7 +376,8 @@ class Kernel:
             write_file(glue / "loaded_cluster_plugins", "")
             write_file(glue / "active_cluster_plugin", "\n")
             write_file(glue / "max_locking_protocol", "0.0\n")
-            write_file(glue / "dlm_recover_callback_support", "1\n")
+            if self.state.get("recover_callbacks", True):
+                write_file(glue / "dlm_recover_callback_support", "1\n")
             self.state["plugins"] = []
         elif name == "ocfs2_nodemanager":
             cluster = self.configfs_dir() / "cluster"

@@ -1,0 +1,66 @@
+"""What `status` shows of the pcmk stack's cluster manager: corosync and the lockspaces.
+
+corosync's quorum, cluster name and members (node ids and names), read
+through its tools (corosync.py); each lockspace of the kernel's DLM with
+the device and mount point of the OCFS2 volume it belongs to, matched by
+the UUID in the mounted device's superblock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import corosync
+from ..corosync import Quorum
+from ..kernel import Kernel
+from ..status import StatusReport
+from ..system import System
+from . import volumes
+
+
+def corosync_facts(system: System) -> dict[str, Any]:
+    state = corosync.quorum(system) if corosync.installed(system) else None
+    running = state is not None and state is not Quorum.DOWN
+    members = corosync.members(system) if running else []
+    return {
+        "installed": state is not None,
+        "running": running,
+        "quorate": state is Quorum.QUORATE,
+        "quorum": state.value if state is not None else "not installed",
+        "cluster_name": corosync.cluster_name(system) if running else None,
+        "members": [{"nodeid": m.nodeid, "name": m.name, "local": m.local} for m in members],
+    }
+
+
+def corosync_lines(facts: dict[str, Any]) -> list[str]:
+    named = f', cluster "{facts["cluster_name"]}"' if facts["cluster_name"] else ""
+    lines = [f"Checking corosync: {facts['quorum']}{named}"]
+    if facts["members"]:
+        listed = ", ".join(f"{m['nodeid']} {m['name']}" + (" (local)" if m["local"] else "")
+                           for m in facts["members"])
+        lines.append(f"corosync members: {listed}")
+    return lines
+
+
+def corosync_status(system: System, report: StatusReport) -> None:
+    facts = corosync_facts(system)
+    report.facts["corosync"] = facts
+    report.lines.extend(corosync_lines(facts))
+
+
+def lockspace_status(system: System, kernel: Kernel, report: StatusReport) -> None:
+    by_name = volumes.volume_of_lockspaces(system, kernel)
+    entries = []
+    for name in volumes.lockspaces(system):
+        device, mountpoint = by_name.get(name, (None, None))
+        ocfs2 = bool(volumes.OCFS2_LOCKSPACE.fullmatch(name))
+        entries.append({"name": name, "device": device, "mountpoint": mountpoint,
+                        "ocfs2": ocfs2})
+        if device:
+            where = f"{device} on {mountpoint}"
+        else:
+            where = "an OCFS2 volume not mounted here" if ocfs2 else "not OCFS2"
+        report.lines.append(f"Lockspace {name}: {where}")
+    if not entries:
+        report.lines.append("Lockspaces: none")
+    report.facts["lockspaces"] = entries
