@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import schemacheck
 from runs import CLUSTER
 from simkernel import SimKernel
 from test_userspace_stacks import Bed, make_bed  # noqa: F401 (a fixture)
@@ -24,6 +25,8 @@ from test_userspace_stacks import Bed, make_bed  # noqa: F401 (a fixture)
 from o2cb_init.errors import ExitCode
 
 RECORD = "/run/o2cb/dlm_controld"
+STATUS_SCHEMA = json.loads(
+    (Path(__file__).resolve().parent.parent / "doc" / "status.schema.json").read_text())
 PCMK_MODULES = {"ocfs2_stack_user", "ocfs2", "ocfs2_dlmfs", "dlm", "ocfs2_stackglue"}
 
 
@@ -125,6 +128,7 @@ def test_status_json_has_real_types(make_bed: Callable[..., Bed],  # noqa: F811
     status = bed.o2cb("status", "--json")
     assert status.exit_code == 0, status.text
     facts = json.loads(status.stdout)
+    assert schemacheck.errors(facts, STATUS_SCHEMA) == []
     mountpoint = str(bed.sim.path("/mnt/vol"))  # the simulated root's /proc/mounts
     assert facts["online"] is True
     assert facts["corosync"]["quorate"] is True
