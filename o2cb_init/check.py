@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import clusterconf, listeners
 from .clusterconf import ClusterConf, NodeConf
 from .context import Context
 from .errors import ConfigError, ExitCode, O2cbError
 from .system import System
+
+if TYPE_CHECKING:
+    from .parts.dlm_controld import DlmControld
 
 JSON_VERSION = 1
 LAYOUT_STACKS = ("o2cb", "heartbeat2")  # the stacks whose cluster is built from cluster.conf
@@ -187,10 +191,7 @@ class Checks:
         local = next((n for n in target.nodes() if n.is_local), None)
         return local is not None
 
-    def daemons(self) -> None:
-        from .stacks import stack_for
-
-        parts = stack_for(self.context).parts
+    def daemons(self, parts: object) -> None:
         control = getattr(parts, "daemons", None)
         for daemon in getattr(control, "daemons", []):
             if daemon.locate() is None:
@@ -200,12 +201,54 @@ class Checks:
             else:
                 self.ok("daemon", f"{daemon.name} is installed")
 
+    def corosync(self, dlm: DlmControld) -> None:
+        """pcmk on dlm_controld: corosync running, named as the boot cluster, quorate,
+        and dlm_controld installed (start brings it up when nothing runs it)."""
+        from . import corosync
+        from .corosync import Quorum
+
+        if not corosync.installed(self.system):
+            self.problem("corosync", "corosync is not installed",
+                         "install corosync and configure its cluster")
+            return
+        state = corosync.quorum(self.system)
+        if state is Quorum.DOWN:
+            self.problem("corosync", "corosync is not running",
+                         "start corosync (systemctl start corosync)")
+        else:
+            name = corosync.cluster_name(self.system)
+            if name != self.cluster:
+                self.problem("corosync", f"corosync's cluster is {name!r}, not {self.cluster}",
+                             "make totem.cluster_name in corosync.conf and O2CB_BOOTCLUSTER"
+                             " the same")
+            else:
+                self.ok("corosync", f"corosync runs cluster {name}")
+            if state is Quorum.QUORATE:
+                self.ok("quorum", "corosync is quorate")
+            else:
+                self.problem("quorum", "corosync is not quorate",
+                             "bring up enough nodes (corosync-quorumtool -s shows the votes)")
+        if dlm.daemon.locate() is None:
+            self.problem("daemon", "dlm_controld is not installed",
+                         "install dlm-controld")
+        elif dlm.is_running():
+            self.ok("daemon", "dlm_controld is running")
+        else:
+            self.ok("daemon", "dlm_controld is installed; start brings it up")
+
     # -- all of them ---------------------------------------------------------------
 
     def run(self) -> None:
         self.sysctl()
         if self.context.settings.stack not in LAYOUT_STACKS:
-            self.daemons()
+            from .stacks import stack_for
+            from .stacks.pcmk import PcmkParts
+
+            parts = stack_for(self.context).parts
+            if isinstance(parts, PcmkParts) and parts.uses_dlm_controld:
+                self.corosync(parts.dlm)
+            else:
+                self.daemons(parts)
             return
         if not self.cluster:
             return

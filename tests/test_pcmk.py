@@ -25,8 +25,9 @@ from test_userspace_stacks import Bed, make_bed  # noqa: F401 (a fixture)
 from o2cb_init.errors import ExitCode
 
 RECORD = "/run/o2cb/dlm_controld"
-STATUS_SCHEMA = json.loads(
-    (Path(__file__).resolve().parent.parent / "doc" / "status.schema.json").read_text())
+DOC = Path(__file__).resolve().parent.parent / "doc"
+STATUS_SCHEMA = json.loads((DOC / "status.schema.json").read_text())
+CHECK_SCHEMA = json.loads((DOC / "check.schema.json").read_text())
 PCMK_MODULES = {"ocfs2_stack_user", "ocfs2", "ocfs2_dlmfs", "dlm", "ocfs2_stackglue"}
 
 
@@ -240,6 +241,36 @@ def test_refusals_load_nothing(make_bed: Callable[..., Bed],  # noqa: F811
     assert bed.sim.modules() == {}
     assert bed.running() == {}
     assert not bed.sim.path(RECORD).exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "problems"),
+    [
+        ("ready", []),
+        ("down", ["corosync: corosync is not running"]),
+        ("other-cluster", ["corosync: corosync's cluster is 'prod', not ocfs2",
+                           "quorum: corosync is not quorate"]),
+        ("not-quorate", ["quorum: corosync is not quorate"]),
+        ("no-dlm_controld", ["daemon: dlm_controld is not installed"]),
+    ],
+)
+def test_check_reports_corosync_and_dlm_controld(make_bed: Callable[..., Bed],  # noqa: F811
+                                                 case: str, problems: list[str]) -> None:
+    bed = pcmk_bed(make_bed, daemons=() if case == "no-dlm_controld" else None)
+    if case == "down":
+        bed.sim.stop_corosync()
+    elif case == "other-cluster":
+        bed.sim.run_corosync("prod", quorate_in=None)
+    elif case == "not-quorate":
+        bed.sim.run_corosync(CLUSTER, quorate_in=None)
+    before = bed.sim.snapshot()
+    result = bed.o2cb("check")
+    assert result.exit_code == (1 if problems else 0), result.text
+    assert [line.split(";")[0] for line in result.stdout.splitlines()] == (
+        problems or ["No problems found"])
+    findings = json.loads(bed.o2cb("check", "--json").stdout)
+    assert schemacheck.errors(findings, CHECK_SCHEMA) == []
+    assert bed.sim.snapshot() == before
 
 
 def test_quorum_is_waited_for_within_the_bound(make_bed: Callable[..., Bed]) -> None:  # noqa: F811
