@@ -108,7 +108,7 @@ def main(rounds: int) -> None:
         for impl in order:
             problems += [f"round {number + 1} before {impl}: {p}" for p in reset(baseline)]
             for label, verb in VERBS:
-                code, wall, cpu = timed(["/bin/sh", IMPLS[impl], verb], f"{OUT}/{impl}.log")
+                code, wall, cpu = timed([IMPLS[impl], verb], f"{OUT}/{impl}.log")
                 runs.append({"impl": impl, "label": label, "round": number + 1, "rc": code,
                              "wall": wall, "cpu": cpu})
             problems += [f"round {number + 1} after {impl}: {p}" for p in reset(baseline)]
