@@ -11,7 +11,7 @@
 PYTHON ?= python3
 DEB_BUILD_DIR := build/deb
 
-.PHONY: setup demo-setup test test-fast test-bootbed demo lint deb bench bench-realkernel
+.PHONY: setup demo-setup test test-fast test-bootbed demo lint deb bench bench-realkernel bench-bootbed
 
 setup:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -71,6 +71,11 @@ bench:
 # The same comparison on Debian's real kernel under qemu: ratios only
 bench-realkernel:
 	$(PYTHON) -m benchmarks.realkernel $(BENCH_ARGS)
+
+# Start and stop timed in a booted Debian 12 (the boot bed's image): ours and
+# the reference's init scripts in turn, in one boot
+bench-bootbed:
+	$(PYTHON) -m benchmarks.bootbed $(BENCH_ARGS)
 
 lint:
 	ruff check .

@@ -18,7 +18,16 @@ import tempfile
 from pathlib import Path
 
 from .fakeroot import HOSTNAME, REFERENCE_SCRIPT, FakeRoot, SetupError
-from .harness import CASES, OURS, REFERENCE, Bench, implementations, ours_command, report_lines
+from .harness import (
+    CASES,
+    OURS,
+    REFERENCE,
+    Bench,
+    floor_implementation,
+    implementations,
+    ours_command,
+    report_lines,
+)
 
 INSIDE = "O2CB_BENCH_NAMESPACE"
 HOST_UTS = "O2CB_BENCH_HOST_UTS"
@@ -106,7 +115,7 @@ def run(args: argparse.Namespace, cases: list, fake: FakeRoot, workdir: Path) ->
         print(f"{args.reference} not run: timing ours alone", file=sys.stderr)
         del impls[REFERENCE]
     print(f"ours: {' '.join(impls[OURS].command[:-2])}", file=sys.stderr)
-    bench = Bench(fake, impls, scratch)
+    bench = Bench(fake, impls, scratch, floor_implementation(impls[OURS]))
     results = []
     for case in cases:
         print(f"... {case.name}", file=sys.stderr, flush=True)

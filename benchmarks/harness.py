@@ -21,6 +21,10 @@ from typing import Any
 from .fakeroot import CLUSTER, FakeRoot
 
 OURS, REFERENCE = "ours", "reference"
+# What any click-based command pays before a line of its own runs: the same
+# interpreter as ours importing click and configobj.  Timed in every round.
+FLOOR = "floor"
+FLOOR_CODE = "import click, configobj"
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Answers to the reference's configure questions: enable, keep the rest.
 REFERENCE_CONFIGURE_ANSWERS = "y\n\n\n\n\n\n\n"
@@ -270,10 +274,12 @@ class CaseResult:
 
 
 class Bench:
-    def __init__(self, fake: FakeRoot, impls: dict[str, Implementation], scratch: Path) -> None:
+    def __init__(self, fake: FakeRoot, impls: dict[str, Implementation], scratch: Path,
+                 floor: Implementation | None = None) -> None:
         self.fake = fake
         self.impls = impls
         self.scratch = scratch
+        self.floor = floor
 
     def prepare(self, case: Case) -> None:
         self.fake.reset(case.nodes, case.layout, case.enabled)
@@ -331,6 +337,9 @@ class Bench:
                 run, state = self.once(case, impl)
                 result.runs[name].append(run)
                 this_round[name] = (run, state)
+            if self.floor is not None:
+                result.runs.setdefault(FLOOR, []).append(
+                    run_verbs(self.floor, ((),), "", self.scratch))
             if REFERENCE in this_round:
                 problems = self.check(case, this_round)
                 if problems:
@@ -389,9 +398,11 @@ def report_lines(results: list[CaseResult], rounds: int) -> list[str]:
         lines.append("WARNING: load above 1.5: judge on a quiet machine")
     header = (
         f"{'case':<26} {'impl':<9} {'median ms':>9} {'min':>6} {'max':>6} {'cpu ms':>6} "
-        f"{'rss MiB':>7} {'procs':>5} {'ours/ref':>8}"
+        f"{'rss MiB':>7} {'procs':>5} {'ours/ref':>8} {'ours-nF':>7}"
     )
-    lines += [header, "-" * len(header)]
+    lines += [f"floor F: {FLOOR_CODE!r} in ours' interpreter, once a round;"
+              " ours-nF: ours' median less n times F's, n the verbs of the case",
+              header, "-" * len(header)]
     for result in results:
         if result.problems:
             lines.append(f"{result.case.name:<26} NOT TIMED: ours and the reference differ")
@@ -403,21 +414,29 @@ def report_lines(results: list[CaseResult], rounds: int) -> list[str]:
         }
         for name, runs in result.runs.items():
             seconds = [run.seconds for run in runs]
-            ratio = ""
+            ratio = above = ""
             if name == OURS and REFERENCE in medians:
                 ratio = f"{medians[OURS] / medians[REFERENCE]:.2f}"
+            if name == OURS and FLOOR in medians:  # n: the verbs of the case, each a start
+                above = f"{(medians[OURS] - len(result.case.verbs) * medians[FLOOR]) * 1000:+.0f}"
             lines.append(
                 f"{result.case.name if name == OURS else '':<26} {name:<9} "
                 f"{ms(medians[name]):>9} {ms(min(seconds)):>6} {ms(max(seconds)):>6} "
                 f"{ms(statistics.median(run.cpu_seconds for run in runs)):>6} "
                 f"{max(run.max_rss_kib for run in runs) / 1024:>7.1f} "
-                f"{result.processes.get(name, ''):>5} {ratio:>8}"
+                f"{result.processes.get(name, ''):>5} {ratio:>8} {above:>7}"
             )
     load = load_average()
     lines.append(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if load[0] > 1.5:
         lines.append("WARNING: load above 1.5: judge on a quiet machine")
     return lines
+
+
+def floor_implementation(ours: Implementation) -> Implementation:
+    """The floor, run as ours is (same environment, no chroot)."""
+    return Implementation(FLOOR, [sys.executable, "-I", "-c", FLOOR_CODE], ours.env, None,
+                          ours.bench_dir, ours.host_bench_dir)
 
 
 def ours_command() -> list[str]:

@@ -1,73 +1,27 @@
-"""The `o2cb` command: init verbs, parsed with click, mapped to LSB exit codes.
+"""The `o2cb` command parsed with click: help, errors and every verb, mapped to LSB exit codes.
 
-A verb imports what it uses: `configure` and the reading of what runs
-without a valid configuration (observed.py) are imported when needed, so
-that `status`, run at every boot and by monitoring, stays lean.
+entry.py runs the plain command lines of the init verbs without importing
+click, and hands every other one to `main` here.  A verb imports what it
+uses: `configure` and the reading of what runs without a valid
+configuration (observed.py) are imported when needed, so that `status`,
+run at every boot and by monitoring, stays lean.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
 import click
 
-from . import __version__, config, service
-from .context import Context
-from .errors import ConfigError, ExitCode, NotRootError, O2cbError, StepFailed, shown
-from .report import Reporter
-from .system import System
+from . import __version__, config, entry
+from .entry import LINE_MAX, Session, fail
+from .errors import ExitCode, shown
 
-
-@dataclass
-class Session:
-    """What the global options decide, shared by every verb."""
-
-    system: System
-    config_path: str | None
-
-    def context(self, observed: bool = False, warn: bool = False) -> Context:
-        """The verb's context; ``observed``: without a valid config, act on what runs
-        (``warn``: and say on stderr why, as status does before what the kernel runs)."""
-        try:
-            settings = config.load(self.system, self.config_path)
-        except ConfigError as error:
-            if not observed:
-                raise
-            if warn:
-                click.echo(f"o2cb: {shown(error.message, LINE_MAX)}; showing what the kernel"
-                           " runs", err=True)
-            else:
-                self.system.probe(f"{error.message}; acting on what the kernel runs")
-            from .observed import observed_settings
-
-            path = self.config_path or config.locate(self.system)
-            return Context(self.system, observed_settings(self.system, path), Reporter(),
-                           observed=True)
-        return Context(self.system, settings, Reporter())
-
-    def require_root(self, verb: str) -> None:
-        """Changing the real machine needs root; a --root tree does not."""
-        if self.system.root == "/" and not self.system.is_root_user():
-            raise NotRootError(f"{verb}: must be run as root")
-
-    def apply(self, enabled: bool) -> int:
-        """After a configuration change: start the stack if enabled, else stop it."""
-        context = self.context()
-        return service.start(context, None) if enabled else service.stop(context, None)
-
-
-LINE_MAX = 400  # no error line is longer, whatever value it quotes
-
-
-def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"o2cb: {shown(message, LINE_MAX)}", err=True)
-    sys.exit(code)
+__all__ = ["LINE_MAX", "Session", "cli", "fail", "main", "run_verb"]
 
 
 class UsageLine(click.UsageError):
@@ -127,21 +81,12 @@ class O2cbGroup(click.Group):
 
 def run_verb(action: Callable[[Session], int], verb: str, changes: bool = True) -> NoReturn:
     """Run a verb and exit with its code; failures become one line on stderr."""
-    session: Session = click.get_current_context().obj
-    try:
-        if changes:
-            session.require_root(verb)
-        code = action(session)
-    except StepFailed as error:  # already reported by its step
-        sys.exit(error.exit_code)
-    except O2cbError as error:
-        fail(error.message, error.exit_code)
-    except OSError as error:
-        where = f"{error.filename}: " if error.filename else ""
-        fail(f"{verb}: {where}{error.strerror or error}", ExitCode.FAILURE)
-    except KeyboardInterrupt:
-        fail(f"{verb}: interrupted", ExitCode.FAILURE)
-    sys.exit(code)
+    entry.run(click.get_current_context().obj, action, verb, changes)
+
+
+def init_verb(name: str, cluster: str | None = None, as_json: bool = False) -> NoReturn:
+    """Run the init verb NAME (entry.VERBS), as a plain command line runs it."""
+    entry.run_verb(click.get_current_context().obj, name, cluster, as_json)
 
 
 @click.group(cls=O2cbGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -161,10 +106,7 @@ def run_verb(action: Callable[[Session], int], verb: str, changes: bool = True) 
 def cli(ctx: click.Context, root: str, config_path: str | None, verbose: bool,
         dry_run: bool) -> None:
     """Bring the OCFS2 cluster stack up and down (the O2CB init script)."""
-    root = os.path.abspath(root)
-    if config_path and root == "/":
-        config_path = os.path.abspath(config_path)
-    ctx.obj = Session(System(root=root, dry_run=dry_run, verbose=verbose), config_path)
+    ctx.obj = Session.from_options(root, config_path, verbose, dry_run)
 
 
 def _root_directory(value: str) -> str:
@@ -191,35 +133,35 @@ cluster_argument = click.argument("cluster", required=False, callback=_cluster_n
 @cluster_argument
 def start(cluster: str | None) -> None:
     """Load the drivers and bring CLUSTER (default O2CB_BOOTCLUSTER) online, if enabled."""
-    run_verb(lambda s: service.start(s.context(), cluster), "start")
+    init_verb("start", cluster)
 
 
 @cli.command()
 @cluster_argument
 def stop(cluster: str | None) -> None:
     """Take CLUSTER offline and unload the drivers; refused while a volume is mounted."""
-    run_verb(lambda s: service.stop(s.context(observed=True), cluster), "stop")
+    init_verb("stop", cluster)
 
 
 @cli.command()
 @cluster_argument
 def restart(cluster: str | None) -> None:
     """Stop, then start."""
-    run_verb(lambda s: service.restart(s.context(), cluster), "restart")
+    init_verb("restart", cluster)
 
 
 @cli.command()
 @cluster_argument
 def reload(cluster: str | None) -> None:
     """Apply cluster.conf's added and removed nodes and regions to the running CLUSTER."""
-    run_verb(lambda s: service.reload(s.context(), cluster), "reload")
+    init_verb("reload", cluster)
 
 
 @cli.command("force-reload")
 @cluster_argument
 def force_reload(cluster: str | None) -> None:
     """Same as reload: never a restart."""
-    run_verb(lambda s: service.reload(s.context(), cluster), "force-reload")
+    init_verb("force-reload", cluster)
 
 
 @cli.command()
@@ -239,36 +181,35 @@ def check(cluster: str | None, as_json: bool) -> None:
 @cli.command()
 def load() -> None:
     """Load the drivers and mount configfs and ocfs2_dlmfs."""
-    run_verb(lambda s: service.load(s.context()), "load")
+    init_verb("load")
 
 
 @cli.command()
 @cluster_argument
 def unload(cluster: str | None) -> None:
     """Take CLUSTER offline, then unload every driver nothing else uses."""
-    run_verb(lambda s: service.unload(s.context(observed=True), cluster), "unload")
+    init_verb("unload", cluster)
 
 
 @cli.command()
 @cluster_argument
 def online(cluster: str | None) -> None:
     """Load the drivers and bring CLUSTER online."""
-    run_verb(lambda s: service.online(s.context(), cluster), "online")
+    init_verb("online", cluster)
 
 
 @cli.command()
 @cluster_argument
 def offline(cluster: str | None) -> None:
     """Take CLUSTER offline; refused while a heartbeat region is active."""
-    run_verb(lambda s: service.offline(s.context(observed=True), cluster), "offline")
+    init_verb("offline", cluster)
 
 
 @cli.command("force-offline")
 @cluster_argument
 def force_offline(cluster: str | None) -> None:
     """Take CLUSTER offline past failing steps; still refused while a heartbeat is active."""
-    run_verb(lambda s: service.offline(s.context(observed=True), cluster, force=True),
-             "force-offline")
+    init_verb("force-offline", cluster)
 
 
 @cli.command()
@@ -276,34 +217,26 @@ def force_offline(cluster: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON object.")
 def status(cluster: str | None, as_json: bool) -> None:
     """Report drivers, mounts and CLUSTER; exit 0 when online, 3 when not."""
-    run_verb(lambda s: service.status(s.context(observed=True, warn=True), cluster, as_json),
-             "status", changes=False)
+    init_verb("status", cluster, as_json)
 
 
 @cli.command("online-status")
 @cluster_argument
 def online_status(cluster: str | None) -> None:
     """Print online or offline; exit 0 or 1."""
-    run_verb(lambda s: service.online_status(s.context(observed=True), cluster), "online-status",
-             changes=False)
-
-
-def _set_enabled(session: Session, enabled: bool) -> int:
-    path = session.config_path or config.locate(session.system)
-    config.set_enabled(session.system, path, enabled)
-    return session.apply(enabled)
+    init_verb("online-status", cluster)
 
 
 @cli.command()
 def enable() -> None:
     """Set O2CB_ENABLED=true, then start."""
-    run_verb(lambda s: _set_enabled(s, True), "enable")
+    init_verb("enable")
 
 
 @cli.command()
 def disable() -> None:
     """Set O2CB_ENABLED=false, then stop."""
-    run_verb(lambda s: _set_enabled(s, False), "disable")
+    init_verb("disable")
 
 
 

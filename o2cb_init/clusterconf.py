@@ -21,7 +21,6 @@ Every problem is a ConfigError naming the file and the line.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 
@@ -171,6 +170,8 @@ def _node(reader: _Reader) -> NodeConf:
     if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NODE_NAME_MAX - 1}}}", name):
         raise reader.fail("name", f"name '{shown(name)}' is not a valid host name")
     address = reader.text("ip_address")
+    import ipaddress  # here: what only a parse of cluster.conf needs
+
     try:
         ipaddress.IPv4Address(address)
     except ValueError:

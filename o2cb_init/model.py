@@ -323,6 +323,12 @@ class KernelModel:
     def _rewrite_modules(self, drop: str = "", release: str = "", references: int = 1) -> None:
         """/proc/modules without module ``drop`` (its users column too), and with
         ``references`` fewer on module ``release`` (more, when negative)."""
+        planned = self.state.values.get("/proc/modules")
+        if planned is not None and not drop:
+            # Written here before, so already in the form below: only the line of
+            # ``release`` changes (one per node a plan makes or removes).
+            self.state.write("/proc/modules", _released(planned, release, references))
+            return
         lines = []
         for line in self._module_lines():
             fields = line.split()
@@ -396,3 +402,24 @@ class KernelModel:
         if path.startswith(f"{configfs.base}/") and self.system.is_dir(path):
             self._rewrite_modules(release=NODE_MANAGER, references=ITEM_REFERENCES)
         self.state.remove(path)
+
+
+def _released(text: str, name: str, references: int) -> str:
+    """``text``, lines of /proc/modules as _rewrite_modules writes them, with
+    ``references`` fewer on module ``name`` (never below 0)."""
+    if not name:
+        return text
+    if text.startswith(f"{name} "):
+        start = 0
+    else:
+        start = text.find(f"\n{name} ") + 1
+        if start == 0:
+            return text
+    end = text.find("\n", start)
+    end = len(text) if end < 0 else end
+    fields = text[start:end].split(" ")
+    if len(fields) < 4:
+        return text
+    count = int(fields[2]) if fields[2].isdigit() else 0
+    fields[2] = str(max(count - references, 0))
+    return f"{text[:start]}{' '.join(fields)}{text[end:]}"

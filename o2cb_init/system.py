@@ -120,7 +120,8 @@ class System:
         planned = self.recorder.record(change)
         if planned is None:
             self.made.append(change)
-            self.probe(str(change))
+            if self.verbose:  # the line is only made to be shown
+                self.probe(str(change))
         return planned
 
     def record_undo(self, title: str, undo: Callable[[], None]) -> None:

@@ -74,9 +74,14 @@ def test_times_both_when_they_end_alike() -> None:
     ours = row(result.stdout, "start+stop", "ours")
     reference = row(result.stdout, "start+stop", "reference")
     assert ours[0] == "ours" and reference[0] == "reference"
-    ratio = float(ours[-1])
+    ratio, above = float(ours[-2]), ours[-1]
     assert float(ours[1]) > 0 and float(reference[1]) > 0
     assert ratio == pytest.approx(float(ours[1]) / float(reference[1]), rel=0.05, abs=0.02)
+    lines = result.stdout.splitlines()
+    floor = lines[lines.index(next(x for x in lines if x.startswith("start+stop"))) + 2].split()
+    assert floor[0] == "floor" and float(floor[1]) > 0
+    # ours less two floors (start, stop), to the millisecond of the printed medians
+    assert abs(int(above) - (float(ours[1]) - 2 * float(floor[1]))) <= 2
     assert re.search(r"^load average: [\d.]+ [\d.]+ [\d.]+", result.stdout, re.M)
     assert "NOT TIMED" not in result.stdout
 

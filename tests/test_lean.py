@@ -22,25 +22,29 @@ from simkernel import SimKernel
 from o2cb_init import clusterconf, daemons, stacks
 from o2cb_init.clusterconf import parse
 
-# Nothing `status` or `online-status` on the classic stack needs.
+# Nothing `status` or `online-status` on the classic stack needs.  A plain
+# command line is read without click (entry.py).
 NEVER_FOR_STATUS = (
-    "psutil", "subprocess", "json", "tempfile", "shutil",
+    "click", "psutil", "subprocess", "json", "tempfile", "shutil", "signal", "pathlib",
     "o2cb_init.daemons", "o2cb_init.observed", "o2cb_init.configure",
     "o2cb_init.parts.control", "o2cb_init.stacks.cman", "o2cb_init.stacks.pcmk",
     "o2cb_init.stacks.heartbeat2",
 )
-USERSPACE = ("psutil", "o2cb_init.parts.control", "o2cb_init.stacks.cman",
+# Only a parse of cluster.conf needs it, and an offline status has none to parse.
+NEVER_FOR_STATUS_OFFLINE = ("ipaddress",)
+USERSPACE = ("click", "psutil", "o2cb_init.parts.control", "o2cb_init.stacks.cman",
              "o2cb_init.stacks.pcmk", "o2cb_init.stacks.heartbeat2")
 
-# Runs the command line as `python -m o2cb_init` does, then names every
-# module the run imported (on stderr's last line, whatever the exit code).
+# Runs the command line as `python -m o2cb_init` and the console script do,
+# then names every module the run imported (on stderr's last line, whatever
+# the exit code).
 # What the interpreter imported before the run (site hooks, .pth files of
 # the installation) is not the run's.
 IMPORTS_PROBE = """
 import sys
 at_start = set(sys.modules)
 sys.argv = ["o2cb", *sys.argv[1:]]
-from o2cb_init.cli import main
+from o2cb_init.entry import main
 try:
     main()
 finally:
@@ -101,7 +105,7 @@ def test_status_on_the_classic_stack_imports_nothing_it_does_not_use(
 ) -> None:
     code, modules, stdout = imported(machine, "status")
     assert code == 3 and "Offline" in stdout
-    assert sorted(modules.intersection(NEVER_FOR_STATUS)) == []
+    assert sorted(modules.intersection(NEVER_FOR_STATUS + NEVER_FOR_STATUS_OFFLINE)) == []
     assert o2cb(machine, "start").exit_code == 0
     assert daemons.running_pids(str(monitor)), "start launched o2hbmonitor"
     for verb in ("status", "online-status"):
@@ -110,6 +114,8 @@ def test_status_on_the_classic_stack_imports_nothing_it_does_not_use(
         assert sorted(modules.intersection(NEVER_FOR_STATUS)) == [], verb
     code, modules, _ = imported(machine, "status", "--json")
     assert code == 0 and "json" in modules and "psutil" not in modules
+    code, modules, stdout = imported(machine, "--help")
+    assert code == 0 and "click" in modules and "Usage:" in stdout
 
 
 def test_start_on_the_classic_stack_imports_no_userspace_stack(

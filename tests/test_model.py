@@ -156,3 +156,24 @@ def test_a_planned_load_of_a_missing_module_fails_as_modprobe_does(
     real = System(root=str(sim.root)).run(["modprobe", "ocfs2_stackglue"])
     assert not predicted.ok and not real.ok
     assert "not found" in predicted.reason and "not found" in real.reason
+
+
+def test_a_planned_reference_change_rewrites_only_its_module_line(sim: SimKernel) -> None:
+    """Once the plan holds /proc/modules, a node made or removed changes one line,
+    and the text is the one the full rewrite (from the file) gives."""
+    text = ("configfs 57344 2 ocfs2_nodemanager, Live 0x0\n"
+            "ocfs2_nodemanager 266240 3 ocfs2_stackglue,ocfs2_dlm, Live 0x0\n"
+            "ocfs2_stackglue 24576 0 - Live 0x0\nocfs2_nodemanager_x 1 9 - Live 0x0")
+    system = System(root=str(sim.root))
+    for name, references in (("ocfs2_nodemanager", -1), ("ocfs2_nodemanager", 5),
+                             ("configfs", 1), ("absent", 1), ("", 1)):
+        planned = PlannedState()
+        planned.write("/proc/modules", text)
+        KernelModel(system, planned)._rewrite_modules(release=name, references=references)
+        (sim.root / "proc" / "modules").write_text(text + "\n")
+        full = PlannedState()
+        KernelModel(system, full)._rewrite_modules(release=name, references=references)
+        assert planned.values["/proc/modules"] == full.values["/proc/modules"], name
+        text = planned.values["/proc/modules"]
+    lines = text.splitlines()
+    assert [line.split()[2] for line in lines] == ["1", "0", "0", "9"]

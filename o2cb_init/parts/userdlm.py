@@ -18,7 +18,6 @@ online; they do not stop the clean-up, which comes before they are stopped.
 from __future__ import annotations
 
 import os
-import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -128,6 +127,8 @@ class UserdlmDomains:
         return bool(self.kernel.mounts_of_type("ocfs2"))
 
     def _end(self, holders: list[Holder]) -> None:
+        import signal
+
         from ..daemons import signal_and_wait
 
         holders = [holder for holder in holders

@@ -35,7 +35,7 @@ DLM_DIR = Path("/dlm")
 # other guests share the cores.
 BOOT_TIMEOUT = float(os.environ.get("O2CB_RK_TIMEOUT", "1200"))
 MARKER = "virtme-ng-init: starting script"
-OUR_ENTRY = "o2cb_init.cli:main"  # the console script's target (pyproject)
+OUR_ENTRY = "o2cb_init.entry:main"  # the console script's target (pyproject)
 
 
 def in_ci() -> bool:
