@@ -140,9 +140,10 @@ def reload(context: Context, cluster: str | None) -> int:
     if not name:
         raise ConfigError("reload: no cluster given and O2CB_BOOTCLUSTER is empty")
     stack = stack_for(context)
+    reload = stack.reloader()
     stack.check_online(name)
     with lock.exclusive(context.system, "reload"):
-        return _carry_out(context, (ALL_OR_NOTHING, lambda: stack.reload(name)))
+        return _carry_out(context, (ALL_OR_NOTHING, lambda: reload(name)))
 
 
 def status(context: Context, cluster: str | None, as_json: bool) -> int:

@@ -10,6 +10,7 @@ context is context.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from ..context import Context, Steps
@@ -69,17 +70,18 @@ class Stack:
     def is_online(self, cluster: str) -> bool:
         return self.parts.is_online(cluster)
 
-    def reload(self, cluster: str) -> None:
-        """Apply the files to the running cluster, where the stack builds it from them."""
+    def reloader(self) -> Callable[[str], None]:
+        """What applies the files to the running cluster, where the stack builds it
+        from them; asked before anything else, so that a stack without one says so."""
         from ..errors import UnimplementedError
 
-        reload = getattr(self.parts, "reload", None)
+        reload: Callable[[str], None] | None = getattr(self.parts, "reload", None)
         if reload is None:
             raise UnimplementedError(
                 f"reload: cluster stack {self.name} takes nothing from the files that can"
                 " change online; restart applies the configuration"
             )
-        reload(cluster)
+        return reload
 
     def offline(self, cluster: str, force: bool = False) -> None:
         self.drivers.refuse_in_use(self.parts.stopping_title(cluster))
