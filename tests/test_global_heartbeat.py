@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultbed import state
+from faultbed import files, state
 from runs import CONFIG, Run, o2cb, o2cb_process
 from simkernel import SimKernel, faults, globalhb, two_node_cluster_conf
 
@@ -152,10 +152,15 @@ def test_a_missing_device_fails_naming_the_region_and_changes_nothing(
     machine: SimKernel, images: list[tuple[Path, str]]
 ) -> None:
     machine.write_cluster_conf(cluster_conf([*uuids(images), ABSENT]))
-    before = state(machine)
+    before, tree = state(machine), files(machine.root)
     run = o2cb_process(machine, "start")
     assert_heartbeat_start_failed(run, ABSENT)
     assert state(machine) == before
+    # Nothing behind, not even the /dlm mount point: every file as it was,
+    # but for the run lock every verb that changes the machine takes (on /run).
+    lock = {name for name in files(machine.root) if name.startswith("run")}
+    left = {name: digest for name, digest in files(machine.root).items() if name not in lock}
+    assert left == tree
 
 
 def test_start_waits_for_a_region_device_then_fails_with_the_whole_run_undone(
