@@ -22,6 +22,7 @@ from runs import CONFIG, Run, o2cb, o2cb_process
 from simkernel import SimKernel, faults, globalhb, two_node_cluster_conf
 
 from o2cb_init import ocfs2disk
+from o2cb_init.parts import drivers
 from o2cb_init.parts.o2nm import HEARTBEAT_STILL_ACTIVE
 from o2cb_init.system import System
 
@@ -262,6 +263,74 @@ def test_stop_refused_with_more_regions_than_the_kernel_pins(
     assert run.exit_code == 1
     assert HEARTBEAT_STILL_ACTIVE in run.stderr
     assert len(running(machine)) == 4
+
+
+def test_stop_waits_for_a_driver_reference_that_goes_after_the_regions(
+    machine: SimKernel, images: list[tuple[Path, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(drivers, "RELEASE_TIMEOUT", 20.0)
+    assert o2cb(machine, "start").exit_code == 0
+    machine.pin("ocfs2_nodemanager")  # what a region's thread would hold a while longer
+    release = threading.Timer(1.0, machine.pin, ("ocfs2_nodemanager", 0))
+    release.start()
+    try:
+        started = time.monotonic()
+        run = o2cb(machine, "stop")
+    finally:
+        release.join()
+    assert run.exit_code == 0, run.stderr
+    assert 1.0 <= time.monotonic() - started < 20
+    assert run.stderr == ""
+    assert not any(name.startswith("ocfs2") for name in machine.modules())
+    assert "left_loaded" not in json.loads(o2cb(machine, "status", "--json").stdout)
+
+
+def test_a_driver_still_held_after_the_wait_is_named_and_stop_succeeds(
+    machine: SimKernel, images: list[tuple[Path, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(drivers, "RELEASE_TIMEOUT", 1.0)
+    assert o2cb(machine, "start").exit_code == 0
+    machine.pin("ocfs2_dlm")
+    started = time.monotonic()
+    run = o2cb(machine, "stop")
+    assert 1.0 <= time.monotonic() - started < 10
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "o2cb: ocfs2_dlm still in use 1 s after the cluster stopped;"
+        " left loaded: ocfs2_dlm, ocfs2_nodemanager"
+    ]
+    assert f'Stopping global heartbeat on cluster "{CLUSTER}": OK' in run.stdout.splitlines()
+    assert machine.tree() == {}
+    # ocfs2_dlm keeps what it uses; the stack plugin and the stack glue went.
+    assert {"ocfs2_dlm", "ocfs2_nodemanager"} <= set(machine.modules())
+    assert not {"ocfs2_stack_o2cb", "ocfs2_stackglue"} & set(machine.modules())
+    status = o2cb(machine, "status")
+    assert ("Drivers the last stop left loaded: ocfs2_dlm, ocfs2_nodemanager"
+            in status.stdout.splitlines())
+    facts = json.loads(o2cb(machine, "status", "--json").stdout)
+    assert facts["left_loaded"] == ["ocfs2_dlm", "ocfs2_nodemanager"]
+
+    # Once the reference goes, the next stop takes them, and status stops naming them.
+    machine.pin("ocfs2_dlm", 0)
+    run = o2cb(machine, "stop")
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr == ""
+    assert not any(name.startswith("ocfs2") for name in machine.modules())
+    assert "left_loaded" not in json.loads(o2cb(machine, "status", "--json").stdout)
+
+
+def test_a_start_after_a_stop_that_left_drivers_forgets_them(
+    machine: SimKernel, images: list[tuple[Path, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(drivers, "RELEASE_TIMEOUT", 0.2)
+    assert o2cb(machine, "start").exit_code == 0
+    machine.pin("ocfs2_nodemanager")
+    assert o2cb(machine, "stop").exit_code == 0
+    assert o2cb(machine, "start").exit_code == 0
+    assert "Drivers the last stop" not in o2cb(machine, "status").stdout
 
 
 # -- status --------------------------------------------------------------------------------
