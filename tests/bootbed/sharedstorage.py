@@ -157,6 +157,10 @@ class Portal:
     def take_away(self) -> None:
         """Refuse new connections and reset the open ones, as a dead port does."""
         if self.listener is not None:
+            # shutdown wakes the accept() of _accept; close alone would not,
+            # and the port would go on listening.
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)
             self.listener.close()
             self.listener = None
         with self.lock:
@@ -238,7 +242,6 @@ class Rendezvous:
         with self.changed:
             self.keys.add(key)
             self.changed.notify_all()
-        self.log(f"set {key}")
 
     def _serve(self) -> None:
         while True:
@@ -252,25 +255,32 @@ class Rendezvous:
         with link:
             request = link.makefile().readline().split()
             verb, key = (request + ["", ""])[:2]
-            answer = "ok"
-            if verb == "set":
-                self.set(key)
-            elif verb == "wait":
-                with self.changed:
-                    if not self.changed.wait_for(lambda: key in self.keys, BOOT_TIMEOUT):
-                        answer = "timeout"
-            elif verb == "drop-portal":
-                self.target.portal.take_away()
-                self.log("portal taken away")
-            elif verb == "restore-portal":
-                self.target.portal.open()
-                self.log("portal back")
-            else:
-                answer = "unknown request"
+            try:
+                answer = self._carry_out(verb, key)
+            except OSError as error:
+                answer = f"error: {error}"
+            self.log(f"{verb} {key}: {answer}")
             with contextlib.suppress(OSError):
                 link.sendall(answer.encode() + b"\n")
 
+    def _carry_out(self, verb: str, key: str) -> str:
+        if verb == "set":
+            self.set(key)
+        elif verb == "wait":
+            with self.changed:
+                if not self.changed.wait_for(lambda: key in self.keys, BOOT_TIMEOUT):
+                    return "timeout"
+        elif verb == "drop-portal":
+            self.target.portal.take_away()
+        elif verb == "restore-portal":
+            self.target.portal.open()
+        else:
+            return "unknown request"
+        return "ok"
+
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
 
 
@@ -321,10 +331,17 @@ def prepare_root(root: Path, deb: Path, uuid: str, ports: tuple[int, int], rende
                         f"node.session.timeo.replacement_timeout = {REPLACEMENT_TIMEOUT}")
     conf.write_text(text)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    # The node records, as discovery would make them but for the address:
+    # tgtd would announce its own, 127.0.0.1.  `-o new` takes none of
+    # iscsid.conf's node settings: they are set on each record too.
+    settings = {"node.startup": "automatic", "node.conn[0].startup": "automatic",
+                "node.session.timeo.replacement_timeout": str(REPLACEMENT_TIMEOUT)}
     for port in ports:
-        subprocess.run(["chroot", str(root), "iscsiadm", "-m", "node", "-o", "new",
-                        "-T", IQN, "-p", f"10.0.2.2:{port}"],
-                       check=True, capture_output=True, env=env)
+        node = ["chroot", str(root), "iscsiadm", "-m", "node", "-T", IQN, "-p", f"10.0.2.2:{port}"]
+        subprocess.run([*node, "-o", "new"], check=True, capture_output=True, env=env)
+        for name, value in settings.items():
+            subprocess.run([*node, "-o", "update", "-n", name, "-v", value],
+                           check=True, capture_output=True, env=env)
     (root / "var/log/journal").mkdir(parents=True, exist_ok=True)
     (root / "srv").mkdir(exist_ok=True)
     (root / "etc/systemd/system/ocfs2.service").symlink_to("/dev/null")  # as in the boot bed
