@@ -265,13 +265,24 @@ def test_stop_refused_with_more_regions_than_the_kernel_pins(
     assert len(running(machine)) == 4
 
 
-def test_stop_waits_for_a_driver_reference_that_goes_after_the_regions(
-    machine: SimKernel, images: list[tuple[Path, str]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(drivers, "RELEASE_TIMEOUT", 20.0)
+def start_with_a_pin(machine: SimKernel, monkeypatch: pytest.MonkeyPatch, module: str,
+                     bound: float) -> None:
+    """Start, then hold ``module`` as nothing the tool sees does; unload waits ``bound`` s."""
+    monkeypatch.setattr(drivers, "RELEASE_TIMEOUT", bound)
     assert o2cb(machine, "start").exit_code == 0
-    machine.pin("ocfs2_nodemanager")  # what a region's thread would hold a while longer
+    machine.pin(module)
+
+
+def left_loaded(machine: SimKernel) -> list[str] | None:
+    """What status --json says the last stop left loaded."""
+    facts: dict[str, Any] = json.loads(o2cb(machine, "status", "--json").stdout)
+    return facts.get("left_loaded")
+
+
+def test_stop_waits_for_a_driver_reference_that_goes_after_the_regions(
+    machine: SimKernel, images: list[tuple[Path, str]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    start_with_a_pin(machine, monkeypatch, "ocfs2_nodemanager", 20.0)
     release = threading.Timer(1.0, machine.pin, ("ocfs2_nodemanager", 0))
     release.start()
     try:
@@ -283,16 +294,13 @@ def test_stop_waits_for_a_driver_reference_that_goes_after_the_regions(
     assert 1.0 <= time.monotonic() - started < 20
     assert run.stderr == ""
     assert not any(name.startswith("ocfs2") for name in machine.modules())
-    assert "left_loaded" not in json.loads(o2cb(machine, "status", "--json").stdout)
+    assert left_loaded(machine) is None
 
 
 def test_a_driver_still_held_after_the_wait_is_named_and_stop_succeeds(
-    machine: SimKernel, images: list[tuple[Path, str]],
-    monkeypatch: pytest.MonkeyPatch,
+    machine: SimKernel, images: list[tuple[Path, str]], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(drivers, "RELEASE_TIMEOUT", 1.0)
-    assert o2cb(machine, "start").exit_code == 0
-    machine.pin("ocfs2_dlm")
+    start_with_a_pin(machine, monkeypatch, "ocfs2_dlm", 1.0)
     started = time.monotonic()
     run = o2cb(machine, "stop")
     assert 1.0 <= time.monotonic() - started < 10
@@ -309,8 +317,7 @@ def test_a_driver_still_held_after_the_wait_is_named_and_stop_succeeds(
     status = o2cb(machine, "status")
     assert ("Drivers the last stop left loaded: ocfs2_dlm, ocfs2_nodemanager"
             in status.stdout.splitlines())
-    facts = json.loads(o2cb(machine, "status", "--json").stdout)
-    assert facts["left_loaded"] == ["ocfs2_dlm", "ocfs2_nodemanager"]
+    assert left_loaded(machine) == ["ocfs2_dlm", "ocfs2_nodemanager"]
 
     # Once the reference goes, the next stop takes them, and status stops naming them.
     machine.pin("ocfs2_dlm", 0)
@@ -318,19 +325,20 @@ def test_a_driver_still_held_after_the_wait_is_named_and_stop_succeeds(
     assert run.exit_code == 0, run.stderr
     assert run.stderr == ""
     assert not any(name.startswith("ocfs2") for name in machine.modules())
-    assert "left_loaded" not in json.loads(o2cb(machine, "status", "--json").stdout)
+    assert left_loaded(machine) is None
 
 
+@pytest.mark.parametrize("verbs", [("stop", "start"), ("restart",)], ids=" then ".join)
 def test_a_start_after_a_stop_that_left_drivers_forgets_them(
-    machine: SimKernel, images: list[tuple[Path, str]],
-    monkeypatch: pytest.MonkeyPatch,
+    machine: SimKernel, images: list[tuple[Path, str]], monkeypatch: pytest.MonkeyPatch,
+    verbs: tuple[str, ...],
 ) -> None:
-    monkeypatch.setattr(drivers, "RELEASE_TIMEOUT", 0.2)
-    assert o2cb(machine, "start").exit_code == 0
-    machine.pin("ocfs2_nodemanager")
-    assert o2cb(machine, "stop").exit_code == 0
-    assert o2cb(machine, "start").exit_code == 0
-    assert "Drivers the last stop" not in o2cb(machine, "status").stdout
+    start_with_a_pin(machine, monkeypatch, "ocfs2_nodemanager", 0.2)
+    runs = [o2cb(machine, verb) for verb in verbs]
+    assert [run.exit_code for run in runs] == [0] * len(verbs), runs[-1].stderr
+    assert "ocfs2_nodemanager still in use" in runs[0].stderr
+    assert_regions_run(machine, uuids(images))
+    assert left_loaded(machine) is None
 
 
 # -- status --------------------------------------------------------------------------------

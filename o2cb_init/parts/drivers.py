@@ -147,8 +147,8 @@ class Drivers:
         """Load the drivers and mount the filesystems this stack needs."""
         baseline.record(self.system, self.kernel, self.steps,
                         [self.kernel.configfs_mountpoint(), DLMFS_MOUNTPOINT])
-        if self.system.exists(LEFT_LOADED_FILE):
-            self.steps.add(None, lambda: self.system.remove_file(LEFT_LOADED_FILE))
+        # Asked when carried out: restart's stop may write the record in this run.
+        self.steps.add(None, self._forget_left_loaded)
         generation = self.require_supported()
         self.mount_debugfs()
         self.load_filesystem("configfs")
@@ -335,8 +335,7 @@ class Drivers:
         left = [name for name in ours
                 if name in CLUSTER_MODULES and self.kernel.module(name) is not None]
         if not self.held or not left:
-            if self.system.exists(LEFT_LOADED_FILE):
-                self.system.remove_file(LEFT_LOADED_FILE)
+            self._forget_left_loaded()
             return
         held = ", ".join(self.held)
         self.context.report.problem(
@@ -389,6 +388,10 @@ class Drivers:
         for fstype in self.needs.extra_filesystems:
             loaded = self.kernel.has_filesystem(fstype)
             report.add(f"{fstype}_driver", loaded, f'Driver for "{fstype}": {loaded_word(loaded)}')
+
+    def _forget_left_loaded(self) -> None:
+        if self.system.exists(LEFT_LOADED_FILE):
+            self.system.remove_file(LEFT_LOADED_FILE)
 
     def status_left_loaded(self, report: StatusReport) -> None:
         """The drivers the last stop had to leave, while they are still loaded."""
