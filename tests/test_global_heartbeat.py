@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultbed import state
+from faultbed import files, state
 from runs import CONFIG, Run, o2cb, o2cb_process
 from simkernel import SimKernel, faults, globalhb, two_node_cluster_conf
 
 from o2cb_init import ocfs2disk
+from o2cb_init.parts import drivers
 from o2cb_init.parts.o2nm import HEARTBEAT_STILL_ACTIVE
 from o2cb_init.system import System
 
@@ -152,10 +153,15 @@ def test_a_missing_device_fails_naming_the_region_and_changes_nothing(
     machine: SimKernel, images: list[tuple[Path, str]]
 ) -> None:
     machine.write_cluster_conf(cluster_conf([*uuids(images), ABSENT]))
-    before = state(machine)
+    before, tree = state(machine), files(machine.root)
     run = o2cb_process(machine, "start")
     assert_heartbeat_start_failed(run, ABSENT)
     assert state(machine) == before
+    # Nothing behind, not even the /dlm mount point: every file as it was,
+    # but for the run lock every verb that changes the machine takes (on /run).
+    lock = {name for name in files(machine.root) if name.startswith("run")}
+    left = {name: digest for name, digest in files(machine.root).items() if name not in lock}
+    assert left == tree
 
 
 def test_start_waits_for_a_region_device_then_fails_with_the_whole_run_undone(
@@ -257,6 +263,82 @@ def test_stop_refused_with_more_regions_than_the_kernel_pins(
     assert run.exit_code == 1
     assert HEARTBEAT_STILL_ACTIVE in run.stderr
     assert len(running(machine)) == 4
+
+
+def start_with_a_pin(machine: SimKernel, monkeypatch: pytest.MonkeyPatch, module: str,
+                     bound: float) -> None:
+    """Start, then hold ``module`` as nothing the tool sees does; unload waits ``bound`` s."""
+    monkeypatch.setattr(drivers, "RELEASE_TIMEOUT", bound)
+    assert o2cb(machine, "start").exit_code == 0
+    machine.pin(module)
+
+
+def left_loaded(machine: SimKernel) -> list[str] | None:
+    """What status --json says the last stop left loaded."""
+    facts: dict[str, Any] = json.loads(o2cb(machine, "status", "--json").stdout)
+    return facts.get("left_loaded")
+
+
+def test_stop_waits_for_a_driver_reference_that_goes_after_the_regions(
+    machine: SimKernel, images: list[tuple[Path, str]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    start_with_a_pin(machine, monkeypatch, "ocfs2_nodemanager", 20.0)
+    release = threading.Timer(1.0, machine.pin, ("ocfs2_nodemanager", 0))
+    release.start()
+    try:
+        started = time.monotonic()
+        run = o2cb(machine, "stop")
+    finally:
+        release.join()
+    assert run.exit_code == 0, run.stderr
+    assert 1.0 <= time.monotonic() - started < 20
+    assert run.stderr == ""
+    assert not any(name.startswith("ocfs2") for name in machine.modules())
+    assert left_loaded(machine) is None
+
+
+def test_a_driver_still_held_after_the_wait_is_named_and_stop_succeeds(
+    machine: SimKernel, images: list[tuple[Path, str]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    start_with_a_pin(machine, monkeypatch, "ocfs2_dlm", 1.0)
+    started = time.monotonic()
+    run = o2cb(machine, "stop")
+    assert 1.0 <= time.monotonic() - started < 10
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "o2cb: ocfs2_dlm still in use 1 s after the cluster stopped;"
+        " left loaded: ocfs2_dlm, ocfs2_nodemanager"
+    ]
+    assert f'Stopping global heartbeat on cluster "{CLUSTER}": OK' in run.stdout.splitlines()
+    assert machine.tree() == {}
+    # ocfs2_dlm keeps what it uses; the stack plugin and the stack glue went.
+    assert {"ocfs2_dlm", "ocfs2_nodemanager"} <= set(machine.modules())
+    assert not {"ocfs2_stack_o2cb", "ocfs2_stackglue"} & set(machine.modules())
+    status = o2cb(machine, "status")
+    assert ("Drivers the last stop left loaded: ocfs2_dlm, ocfs2_nodemanager"
+            in status.stdout.splitlines())
+    assert left_loaded(machine) == ["ocfs2_dlm", "ocfs2_nodemanager"]
+
+    # Once the reference goes, the next stop takes them, and status stops naming them.
+    machine.pin("ocfs2_dlm", 0)
+    run = o2cb(machine, "stop")
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr == ""
+    assert not any(name.startswith("ocfs2") for name in machine.modules())
+    assert left_loaded(machine) is None
+
+
+@pytest.mark.parametrize("verbs", [("stop", "start"), ("restart",)], ids=" then ".join)
+def test_a_start_after_a_stop_that_left_drivers_forgets_them(
+    machine: SimKernel, images: list[tuple[Path, str]], monkeypatch: pytest.MonkeyPatch,
+    verbs: tuple[str, ...],
+) -> None:
+    start_with_a_pin(machine, monkeypatch, "ocfs2_nodemanager", 0.2)
+    runs = [o2cb(machine, verb) for verb in verbs]
+    assert [run.exit_code for run in runs] == [0] * len(verbs), runs[-1].stderr
+    assert "ocfs2_nodemanager still in use" in runs[0].stderr
+    assert_regions_run(machine, uuids(images))
+    assert left_loaded(machine) is None
 
 
 # -- status --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ takes away only what load brought in.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from .. import baseline
 from ..configfs import Configfs
 from ..errors import StepError, UnsupportedError
-from ..kernel import CLUSTER_STACK_FILE, DLMFS_MOUNTPOINT, Generation
+from ..kernel import CLUSTER_STACK_FILE, DLMFS_MOUNTPOINT, Generation, Module
 from ..status import StatusReport, loaded_word
 from . import volumes
 
@@ -52,6 +53,15 @@ DLM_NEEDS = ("dlm", "configfs")
 # stack, and mkfs.ocfs2 and mount.ocfs2 load them on demand before any start:
 # unused at unload, they go, whoever loaded them.
 SHARED_MODULES = ("dlm", "configfs")
+# What a cluster's configfs items, its heartbeat regions and the o2 DLM hold.
+# Once the cluster is gone nothing should (measured on 6.1: the regions'
+# references go inside their rmdir), so unload waits a bounded time for a
+# reference that is still let go of, then names the driver it stays in.
+CLUSTER_MODULES = ("ocfs2_stack_o2cb", "ocfs2_dlm", "ocfs2_nodemanager", STACKGLUE_MODULE)
+RELEASE_TIMEOUT = 10.0  # seconds, for the whole unload
+RELEASE_POLL = 0.2
+# What the last unload had to leave loaded, for status (one name a line).
+LEFT_LOADED_FILE = "/run/o2cb/left-loaded"
 
 
 def default_refusal(stack: str, generation: Generation) -> str:
@@ -78,11 +88,14 @@ class Drivers:
     """The drivers of one stack."""
 
     def __init__(self, context: Context, stack: str, needs: DriverSet) -> None:
+        self.context = context
         self.system = context.system
         self.kernel = context.kernel
         self.steps = context.steps
         self.stack = stack
         self.needs = needs
+        self.release_deadline: float | None = None  # of the wait for held drivers
+        self.held: list[str] = []  # cluster drivers still held once the wait ended
 
     @property
     def configfs(self) -> Configfs:
@@ -134,6 +147,8 @@ class Drivers:
         """Load the drivers and mount the filesystems this stack needs."""
         baseline.record(self.system, self.kernel, self.steps,
                         [self.kernel.configfs_mountpoint(), DLMFS_MOUNTPOINT])
+        # Asked when carried out: restart's stop may write the record in this run.
+        self.steps.add(None, self._forget_left_loaded)
         generation = self.require_supported()
         self.mount_debugfs()
         self.load_filesystem("configfs")
@@ -265,6 +280,7 @@ class Drivers:
                 self.unload_module(name)
         if keeper:
             return  # what the DLM keeps may still be ours: the record says so to the next unload
+        self.steps.add(None, lambda: self.name_held(ours))
         self.release_configfs(before, unload="configfs" in ours)
         if self.system.exists(baseline.BASELINE_FILE):
             self.steps.add(None, lambda: baseline.forget(self.system))
@@ -287,11 +303,50 @@ class Drivers:
                        needed=lambda: self.unused(name))
 
     def unused(self, name: str) -> bool:
-        """Loaded, and neither another module nor anything else holds it."""
+        """Loaded, and neither another module nor anything else holds it.
+
+        A cluster driver that only something other than a module still
+        holds is waited for, within RELEASE_TIMEOUT for the whole unload.
+        """
         module = self.kernel.module(name)
+        if (module is not None and module.in_use and name in CLUSTER_MODULES
+                and not self.context.planner.planning):  # the plan's model cannot tell
+            module = self._wait_for_release(name)
+            if module is not None and module.in_use and not module.users:
+                self.held.append(name)
         if module is not None and module.in_use:
             self.system.probe(f"module {name} is in use; leaving it loaded")
         return module is not None and not module.in_use
+
+    def _wait_for_release(self, name: str) -> Module | None:
+        module = self.kernel.module(name)
+        if self.release_deadline is None:
+            self.release_deadline = time.monotonic() + RELEASE_TIMEOUT
+        while (module is not None and module.in_use and not module.users
+               and time.monotonic() < self.release_deadline):
+            time.sleep(RELEASE_POLL)
+            module = self.kernel.module(name)
+        return module
+
+    def name_held(self, ours: list[str]) -> None:
+        """One line for the drivers the cluster left held, and a record for status."""
+        if self.context.planner.planning:
+            return  # what stays is known only once the drivers have been unloaded
+        left = [name for name in ours
+                if name in CLUSTER_MODULES and self.kernel.module(name) is not None]
+        if not self.held or not left:
+            self._forget_left_loaded()
+            return
+        held = ", ".join(self.held)
+        self.context.report.problem(
+            f"o2cb: {held} still in use {RELEASE_TIMEOUT:g} s after the cluster stopped;"
+            f" left loaded: {', '.join(left)}"
+        )
+        try:
+            self.system.mkdir("/run/o2cb", parents=True)
+            self.system.replace_file(LEFT_LOADED_FILE, "".join(f"{name}\n" for name in left))
+        except OSError as error:
+            self.system.probe(f"cannot record {LEFT_LOADED_FILE}: {error.strerror}")
 
     def release_configfs(self, before: baseline.Baseline, unload: bool) -> None:
         """Unmount and unload configfs unless someone else still uses it."""
@@ -333,6 +388,17 @@ class Drivers:
         for fstype in self.needs.extra_filesystems:
             loaded = self.kernel.has_filesystem(fstype)
             report.add(f"{fstype}_driver", loaded, f'Driver for "{fstype}": {loaded_word(loaded)}')
+
+    def _forget_left_loaded(self) -> None:
+        if self.system.exists(LEFT_LOADED_FILE):
+            self.system.remove_file(LEFT_LOADED_FILE)
+
+    def status_left_loaded(self, report: StatusReport) -> None:
+        """The drivers the last stop had to leave, while they are still loaded."""
+        recorded = (self.system.read_optional(LEFT_LOADED_FILE) or "").split()
+        left = [name for name in recorded if self.kernel.module(name) is not None]
+        if left:
+            report.add("left_loaded", left, f"Drivers the last stop left loaded: {', '.join(left)}")
 
     def status_filesystem(self, report: StatusReport, fstype: str, mountpoint: str) -> None:
         loaded = self.kernel.has_filesystem(fstype)

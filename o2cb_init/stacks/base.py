@@ -99,6 +99,7 @@ class Stack:
     def status(self, cluster: str) -> StatusReport:
         report = StatusReport()
         self.drivers.status(report)
+        self.drivers.status_left_loaded(report)
         if cluster:
             self.parts.status(report, cluster)
             self.userdlm.status(report)

@@ -25,7 +25,7 @@ if _TESTS not in sys.path:
 
 from realkernel.harness import skip_or_fail  # noqa: E402
 
-from bootbed import image, machine  # noqa: E402
+from bootbed import image, machine, sharedstorage  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent.parent
 BROKEN_CONFIG = image.GOOD_CONFIG.replace(
@@ -83,3 +83,43 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "boot bed wall time")
         for line in TIMINGS:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def shared_storage() -> Iterator[dict[str, sharedstorage.Node]]:
+    """The shared-storage bed's two nodes, booted once and powered off (sharedstorage.py)."""
+    skip_or_fail("shared-storage bed", sharedstorage.missing_prerequisites(),
+                 ".ci/install-bootbed")
+    workdir = image.cache_dir() / "sharedstorage-run"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    total = time.monotonic()
+
+    started = time.monotonic()
+    subprocess.run(["make", "-s", "deb"], cwd=REPO, check=True, capture_output=True)
+    deb = sorted((REPO / "dist").glob("o2cb-init_*_all.deb"))[-1]
+    _timed("shared storage: make deb", started)
+
+    started = time.monotonic()
+    cached = image.base_tarball(sharedstorage.PACKAGES).exists()
+    image.base_tarball(sharedstorage.PACKAGES)
+    _timed("shared storage: base image (" + ("cached" if cached else "mmdebstrap") + ")", started)
+
+    target = sharedstorage.Target(workdir, workdir / "lun.img")
+    rendezvous = sharedstorage.Rendezvous(target)
+    try:
+        started = time.monotonic()
+        uuid = sharedstorage.make_lun(target.lun)
+        sharedstorage.build(workdir, deb, uuid, target.ports, rendezvous.port)
+        _timed("shared storage: LUN and the nodes' disks", started)
+        target.start()
+        started = time.monotonic()
+        nodes = sharedstorage.run_pair(workdir, rendezvous)
+        _timed("shared storage: both nodes, boot to poweroff", started)
+    finally:
+        rendezvous.close()
+        target.stop()
+    (workdir / "events.log").write_text(
+        "".join(f"{at:7.1f} s  {text}\n" for at, text in rendezvous.events))
+    _timed("shared storage total", total)
+    yield nodes

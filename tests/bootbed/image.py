@@ -44,14 +44,14 @@ def cache_dir() -> Path:
     return Path(xdg) / "o2cb"
 
 
-def base_key() -> str:
-    recipe = "\n".join([SUITE, VARIANT, *sorted(PACKAGES)])
+def base_key(packages: tuple[str, ...] = PACKAGES) -> str:
+    recipe = "\n".join([SUITE, VARIANT, *sorted(packages)])
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
-def base_tarball() -> Path:
+def base_tarball(packages: tuple[str, ...] = PACKAGES) -> Path:
     """The cached base system, built with mmdebstrap when missing (about a minute)."""
-    target = cache_dir() / f"debian-{SUITE}-{base_key()}.tar"
+    target = cache_dir() / f"debian-{SUITE}-{base_key(packages)}.tar"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def base_tarball() -> Path:
     subprocess.run(
         [
             "mmdebstrap", "--quiet", f"--variant={VARIANT}",
-            "--include=" + ",".join(PACKAGES), SUITE, str(partial),
+            "--include=" + ",".join(packages), SUITE, str(partial),
         ],
         check=True,
     )

@@ -113,6 +113,7 @@ def region_on_the_map_survives_a_failed_path(ctx: guest.Context) -> None:
     uuid = ocfs2disk.read_superblock(f"/dev/{maps[0]}").uuid
     ctx.note("uuid", uuid)
     write_global_config(uuid)
+    ctx.snap("before start")
     ctx.o2cb("start")
     region = f"{guest.configfs_mountpoint()}/cluster/{guest.CLUSTER}/heartbeat/{uuid}"
     block_bytes = int(attribute(f"{region}/block_bytes") or 512)
@@ -142,6 +143,7 @@ def region_on_the_map_survives_a_failed_path(ctx: guest.Context) -> None:
     ctx.run("dmsetup status after", ["dmsetup", "status", ALIAS])
     ctx.sh("kernel log", "dmesg | grep -Ei 'o2hb|o2quo|fenc|multipath|device-mapper' | tail -40")
     ctx.o2cb("stop")
+    ctx.snap("after stop")
     ctx.run("dmsetup remove", ["dmsetup", "remove", ALIAS])
     ctx.snap("after")
 

@@ -96,3 +96,19 @@ def test_the_region_runs_on_the_map_and_outlives_a_failed_path(multipath_boot: B
                  f"the region changed: {notes['region after']}")
     stop = result.step("stop")
     result.check(stop["rc"] == 0, f"stop failed: {stop['stderr']}")
+
+
+def test_the_global_heartbeat_stop_leaves_the_modules_as_before_start(
+    multipath_boot: Boot,
+) -> None:
+    result = multipath_boot.scenario("multipath:fail-path")
+    result.check(not result.record.get("error"), "the scenario stopped")
+    stop = result.step("stop")
+    result.check(stop["rc"] == 0, f"stop failed: {stop['stderr']}")
+    result.check(stop["stderr"] == "", f"stop left something: {stop['stderr']}")
+    before, after = result.snap("before start"), result.snap("after stop")
+    left = sorted(set(after["modules"]) - set(before["modules"]))
+    gone = sorted(set(before["modules"]) - set(after["modules"]))
+    result.check(not left and not gone, f"left loaded by start: {left}, gone: {gone}")
+    result.check(after["mounts"] == before["mounts"],
+                 f"mounts: {before['mounts']} -> {after['mounts']}")

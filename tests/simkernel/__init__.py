@@ -229,6 +229,18 @@ class SimKernel:
         target = str(self.path(mountpoint_rel))
         self._change(lambda kernel: kernel.umount(target))
 
+    def pin(self, module: str, references: int = 1) -> None:
+        """References to a module that nothing the tool sees explains (a kernel thread's, say).
+
+        ``pin(name, 0)`` drops them: the module is free again.
+        """
+        kernel = self._kernel()
+        pins = kernel.state.setdefault("pins", {})
+        pins[module] = references
+        if not references:
+            del pins[module]
+        kernel.save()
+
     def set_busy(self, mountpoint_rel: str, busy: bool = True) -> None:
         """Make ``umount`` of a mount point fail with "target is busy" (or stop doing so)."""
         kernel = self._kernel()

@@ -275,7 +275,10 @@ class Kernel:
         ]
 
     def holders(self, name: str) -> int:
-        """References that are not modules: mounts and configfs items."""
+        """References that are not modules: mounts, configfs items, pins (SimKernel.pin)."""
+        return self._holders(name) + self.state.get("pins", {}).get(name, 0)
+
+    def _holders(self, name: str) -> int:
         if name == "configfs":
             return 1 if self.fstype_mounts("configfs") else 0
         if name == "ocfs2_dlmfs":
