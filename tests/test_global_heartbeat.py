@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schemacheck
 from faultbed import files, state
 from runs import CONFIG, Run, o2cb, o2cb_process
 from simkernel import SimKernel, faults, globalhb, two_node_cluster_conf
@@ -25,6 +26,9 @@ from o2cb_init import ocfs2disk
 from o2cb_init.parts import drivers
 from o2cb_init.parts.o2nm import HEARTBEAT_STILL_ACTIVE
 from o2cb_init.system import System
+
+STATUS_SCHEMA = json.loads(
+    (Path(__file__).resolve().parent.parent / "doc" / "status.schema.json").read_text())
 
 pytestmark = pytest.mark.skipif(
     shutil.which("mkfs.ocfs2") is None, reason="mkfs.ocfs2 (ocfs2-tools) is not installed"
@@ -276,7 +280,8 @@ def start_with_a_pin(machine: SimKernel, monkeypatch: pytest.MonkeyPatch, module
 def left_loaded(machine: SimKernel) -> list[str] | None:
     """What status --json says the last stop left loaded."""
     facts: dict[str, Any] = json.loads(o2cb(machine, "status", "--json").stdout)
-    return facts.get("left_loaded")
+    assert schemacheck.errors(facts, STATUS_SCHEMA) == []
+    return facts.get("held_after_stop")
 
 
 def test_stop_waits_for_a_driver_reference_that_goes_after_the_regions(
