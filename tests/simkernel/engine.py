@@ -221,6 +221,9 @@ class Kernel:
             # A kernel whose configfs has no place in sysfs: /config, as packages create it.
             (root / config_mount.lstrip("/")).mkdir(parents=True, exist_ok=True)
         write_file(root / "proc/sys/kernel/hostname", f"{hostname}\n")
+        from .o2net import HEADER, TCP  # a kernel always has its TCP table, if empty
+
+        write_file(root / TCP, HEADER)
         state: dict[str, Any] = {
             "profile": profile,
             "kernel_version": KERNEL_VERSION,
