@@ -398,7 +398,8 @@ class Drivers:
         recorded = (self.system.read_optional(LEFT_LOADED_FILE) or "").split()
         left = [name for name in recorded if self.kernel.module(name) is not None]
         if left:
-            report.add("held_after_stop", left, f"Drivers the last stop left loaded: {', '.join(left)}")
+            report.add("held_after_stop", left,
+                       f"Drivers the last stop left loaded: {', '.join(left)}")
 
     def status_filesystem(self, report: StatusReport, fstype: str, mountpoint: str) -> None:
         loaded = self.kernel.has_filesystem(fstype)
