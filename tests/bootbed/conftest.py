@@ -42,20 +42,30 @@ def _timed(label: str, started: float) -> None:
     TIMINGS.append(f"{label}: {time.monotonic() - started:.0f} s")
 
 
-@pytest.fixture(scope="session")
-def bed() -> Iterator[dict[str, machine.Boot]]:
-    require_bed()
-    # Beside the cached base image, emptied at each run and kept afterwards:
-    # the consoles and recorded files of the last run are there to read.
-    workdir = image.cache_dir() / "bootbed-run"
+def _fresh_workdir(name: str) -> Path:
+    """Beside the cached base image, emptied at each run and kept afterwards:
+    the consoles and recorded files of the last run are there to read."""
+    workdir = image.cache_dir() / name
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    total = time.monotonic()
+    return workdir
 
+
+def _built_deb(label: str) -> Path:
+    """The package built from this tree, as users install it."""
     started = time.monotonic()
     subprocess.run(["make", "-s", "deb"], cwd=REPO, check=True, capture_output=True)
     deb = sorted((REPO / "dist").glob("o2cb-init_*_all.deb"))[-1]
-    _timed("make deb", started)
+    _timed(label, started)
+    return deb
+
+
+@pytest.fixture(scope="session")
+def bed() -> Iterator[dict[str, machine.Boot]]:
+    require_bed()
+    workdir = _fresh_workdir("bootbed-run")
+    total = time.monotonic()
+    deb = _built_deb("make deb")
 
     started = time.monotonic()
     cached = image.base_tarball().exists()
@@ -90,15 +100,9 @@ def shared_storage() -> Iterator[dict[str, sharedstorage.Node]]:
     """The shared-storage bed's two nodes, booted once and powered off (sharedstorage.py)."""
     skip_or_fail("shared-storage bed", sharedstorage.missing_prerequisites(),
                  ".ci/install-bootbed")
-    workdir = image.cache_dir() / "sharedstorage-run"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    workdir = _fresh_workdir("sharedstorage-run")
     total = time.monotonic()
-
-    started = time.monotonic()
-    subprocess.run(["make", "-s", "deb"], cwd=REPO, check=True, capture_output=True)
-    deb = sorted((REPO / "dist").glob("o2cb-init_*_all.deb"))[-1]
-    _timed("shared storage: make deb", started)
+    deb = _built_deb("shared storage: make deb")
 
     started = time.monotonic()
     cached = image.base_tarball(sharedstorage.PACKAGES).exists()
