@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from . import guest, harness
+from . import guest, harness, twonode
 
 SCENARIOS = [
     "start",
@@ -41,12 +41,19 @@ KERNELS = harness.kernels()
 
 # (kernel, plan) pairs the collected tests need, in the order they run.
 _WANTED: list[tuple[harness.Kernel, harness.Plan]] = []
+# The two-node scenarios the collected tests read: one pair of boots runs them all.
+_PAIR_SCENARIOS: list[str] = []
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     _WANTED.clear()
+    _PAIR_SCENARIOS.clear()
     for item in items:
+        if "pair" in getattr(item, "fixturenames", ()):
+            for name in getattr(item.module, "TWONODE_SCENARIOS", ()):
+                if name not in _PAIR_SCENARIOS:
+                    _PAIR_SCENARIOS.append(name)
         callspec = getattr(item, "callspec", None)
         kernel = callspec.params.get("kernel") if callspec else None
         if not isinstance(kernel, harness.Kernel):
@@ -101,6 +108,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def boots(kernel: harness.Kernel, boot_queue: harness.BootQueue) -> dict[str, harness.Boot]:
     """This kernel's two boots: every classic scenario with ours, and with the reference."""
     return {impl: boot_queue.get(kernel, plan) for impl, plan in CLASSIC.items()}
+
+
+@pytest.fixture(scope="session")
+def pair() -> dict[str, harness.Boot]:
+    """One pair of two-node boots for the session, running the scenarios of every
+    collected test module that reads it (its ``TWONODE_SCENARIOS``)."""
+    twonode.require_pair()
+    return twonode.boot_pair(_PAIR_SCENARIOS)
 
 
 @pytest.fixture(params=IMPLS)

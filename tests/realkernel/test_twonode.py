@@ -1,6 +1,6 @@
 """A real two-node o2cb cluster: two guests of Debian's kernel sharing a disk and a network.
 
-One pair of boots runs every scenario of twonode_guest.py; each test reads
+One pair of boots (conftest.pair) runs these scenarios of twonode_guest.py; each test reads
 both nodes' records and asserts on both: exit codes, kernel state (modules,
 mounts, configfs) and the data each node read back from the shared volume.
 
@@ -20,21 +20,16 @@ from typing import Any
 
 import pytest
 
-from . import twonode, twonode_guest
+from . import twonode_guest
 from .harness import Boot, ScenarioResult
 
 pytestmark = [pytest.mark.realkernel, pytest.mark.twonode]
 
-SCENARIOS = list(twonode_guest.SCENARIOS)
+# The scenarios of the shared pair of boots (conftest.pair) that these tests read.
+TWONODE_SCENARIOS = ["local:ours", "local:mixed", "global:reference", "global:ours"]
 CLUSTER = f"cluster/{twonode_guest.CLUSTER}"
 MOUNT = twonode_guest.MOUNT
 HEX = re.compile(r"[0-9a-f]{64}")
-
-
-@pytest.fixture(scope="module")
-def pair() -> dict[str, Boot]:
-    twonode.require_pair()
-    return twonode.boot_pair(SCENARIOS)
 
 
 class Nodes:

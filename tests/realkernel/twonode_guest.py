@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -164,15 +165,6 @@ def bring_up_network(role: str) -> list[str]:
 
 # -- scenarios ----------------------------------------------------------------
 
-SCENARIOS: dict[str, tuple[dict[str, str], bool]] = {
-    # name: ({node: implementation}, global heartbeat)
-    "local:ours": ({"a": "ours", "b": "ours"}, False),
-    "local:mixed": ({"a": "reference", "b": "ours"}, False),
-    "global:reference": ({"a": "reference", "b": "reference"}, True),
-    "global:ours": ({"a": "ours", "b": "ours"}, True),
-}
-
-
 def format_disks(node: Node, global_heartbeat: bool) -> None:
     """Node a formats the shared disk (both disks, as two regions, in global mode)."""
     disks = node.disks if global_heartbeat else node.disks[:1]
@@ -211,7 +203,7 @@ def note_regions(node: Node) -> None:
             node.ctx.note(f"region {disk}", error.message)
 
 
-def story(node: Node, global_heartbeat: bool) -> None:
+def share_and_return(node: Node, global_heartbeat: bool) -> None:
     """Both start and share files; b's stop is refused while mounted; b leaves and returns."""
     ctx, a = node.ctx, node.role == "a"
     if a:
@@ -268,20 +260,46 @@ def story(node: Node, global_heartbeat: bool) -> None:
         ctx.snap("end")
 
 
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """What each node runs (``ours`` or ``reference``), in which heartbeat mode, and the
+    story both nodes play.  A story of another topic lives in a module of its own
+    (twonode_TOPIC_guest.py, which gets the Node and does not import this script)
+    and is added here with one line."""
+
+    impls: dict[str, str]
+    global_heartbeat: bool
+    story: Callable[[Node, bool], None]
+
+    @property
+    def disks(self) -> int:
+        return 2 if self.global_heartbeat else 1
+
+
+OURS = {"a": "ours", "b": "ours"}
+SCENARIOS: dict[str, Scenario] = {
+    "local:ours": Scenario(OURS, False, share_and_return),
+    "local:mixed": Scenario({"a": "reference", "b": "ours"}, False, share_and_return),
+    "global:reference": Scenario({"a": "reference", "b": "reference"}, True, share_and_return),
+    "global:ours": Scenario(OURS, True, share_and_return),
+}
+
+
 # -- main ---------------------------------------------------------------------
 
 
 def run_scenario(plan: dict[str, Any], name: str, record: dict[str, Any], disks: list[str]) -> None:
-    impls, global_heartbeat = SCENARIOS[name]
+    scenario = SCENARIOS[name]
     role = plan["role"]
-    ctx = guest.Context(dict(plan, impl=impls[role]), record)
+    impl = scenario.impls[role]
+    ctx = guest.Context(dict(plan, impl=impl), record)
     node = Node(ctx, role, name, plan["sync"], disks)
-    record["impl"] = impls[role]
+    record["impl"] = impl
     try:
-        if len(disks) < (2 if global_heartbeat else 1):
+        if len(disks) < scenario.disks:
             raise RuntimeError(f"shared disks missing: found {disks}")
         node.meet("begin")
-        story(node, global_heartbeat)
+        scenario.story(node, scenario.global_heartbeat)
     except Exception:  # noqa: BLE001 - recorded for the host to report
         record["error"] = traceback.format_exc()
         guest.log(record["error"])
