@@ -23,6 +23,11 @@ is a rule here, not the order of names:
   the volume is refused until multipathd has made the map, even when
   another disk (a copy of the LUN) carries it too.
 
+Drives of removable media are not scanned at all: a floppy drive (its
+driver does not mark it removable, so it is known by its major number)
+or a CD-ROM is never shared storage, and a read of an empty floppy drive
+fails only after the driver's retries, seconds at each scan.
+
 Every path is root-relative and read through the System seam, so that
 --root trees and the simulated kernel answer as the machine would.
 """
@@ -36,6 +41,7 @@ from .system import System
 
 SYS_BLOCK = "/sys/block"
 MULTIPATH_WWIDS = "/etc/multipath/wwids"
+FLOPPY_MAJOR = "2"
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,12 @@ class BlockDevice:
 
 
 def block_devices(system: System) -> list[BlockDevice]:
-    """Every disk and partition with a size that /sys/block lists, in name order."""
+    """Every disk and partition with a size that /sys/block lists, in name order,
+    but for drives of removable media."""
     found = []
     for disk in system.listdir(SYS_BLOCK):
+        if removable_media(system, disk):
+            continue
         if _size(system, f"{SYS_BLOCK}/{disk}") > 0:
             found.append(BlockDevice(disk, disk))
         for part in system.listdir(f"{SYS_BLOCK}/{disk}"):
@@ -71,6 +80,14 @@ def block_devices(system: System) -> list[BlockDevice]:
             if system.exists(f"{base}/partition") and _size(system, base) > 0:
                 found.append(BlockDevice(part, disk))
     return found
+
+
+def removable_media(system: System, disk: str) -> bool:
+    """A floppy drive (major 2) or a drive the kernel marks removable (CD-ROM, card reader)."""
+    base = f"{SYS_BLOCK}/{disk}"
+    if system.read_attribute(f"{base}/removable") == "1":
+        return True
+    return (system.read_attribute(f"{base}/dev") or "").partition(":")[0] == FLOPPY_MAJOR
 
 
 def _size(system: System, sysdir: str) -> int:
@@ -179,6 +196,7 @@ __all__ = [
     "known_wwids",
     "multipath_forms",
     "multipath_wwid",
+    "removable_media",
     "shown_path",
     "wwid",
 ]

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -328,3 +331,60 @@ def test_online_refuses_paths_whose_map_is_not_up_and_changes_nothing(
         " and no multipath map is up: start multipathd (waited 0 s)"
     ]
     assert state(machine) == before
+
+
+# -- drives of removable media are not read ----------------------------------------------
+
+
+@contextmanager
+def opened_by_a_reader(fifo: Path) -> Iterator[list[bool]]:
+    """Watch a FIFO that stands for an empty drive: opening it blocks, as a read
+    of an empty floppy drive does for the driver's retries.  A writer opens it
+    as soon as a reader waits (which records it) and lets the reader go on."""
+    seen: list[bool] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.02):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                continue  # no reader (ENXIO)
+            seen.append(True)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+
+
+def empty_drive(sim: SimKernel, name: str, attributes: dict[str, str]) -> Path:
+    node = sim.add_block_device(name, attributes=attributes)
+    node.unlink()
+    os.mkfifo(node)
+    return node
+
+
+@pytest.mark.parametrize("name, attributes", [
+    ("fd0", {"dev": "2:0", "removable": "0", "size": "5760"}),  # its driver says not removable
+    ("sr0", {"dev": "11:0", "removable": "1"}),
+])
+def test_a_global_heartbeat_start_never_reads_a_drive_of_removable_media(
+    machine: SimKernel, volume: tuple[Path, str], name: str, attributes: dict[str, str]
+) -> None:
+    image, uuid = volume
+    drive = empty_drive(machine, name, attributes)
+    machine.add_block_device("sdb", image, attributes={"dev": "8:16", "removable": "0"})
+    machine.write_config(CONFIG)
+    machine.write_cluster_conf(global_cluster_conf(uuid))
+    with opened_by_a_reader(drive) as opened:
+        run = o2cb_process(machine, "online")
+        checked = o2cb_process(machine, "check")
+    assert run.exit_code == 0, run.stderr
+    assert machine.tree()[f"ocfs2/heartbeat/{uuid}/dev"] == "sdb"
+    assert "region" not in checked.stdout + checked.stderr, checked.stdout
+    assert opened == [], f"{drive} was opened"
+    assert blockdev.removable_media(System(root=str(machine.root)), name)

@@ -68,7 +68,7 @@ def bed() -> Iterator[dict[str, machine.Boot]]:
     deb = _built_deb("make deb")
 
     started = time.monotonic()
-    cached = image.base_tarball().exists()
+    cached = image.base_path().exists()
     image.base_tarball()
     _timed("base image (" + ("cached" if cached else "mmdebstrap") + ")", started)
 
@@ -105,7 +105,7 @@ def shared_storage() -> Iterator[dict[str, sharedstorage.Node]]:
     deb = _built_deb("shared storage: make deb")
 
     started = time.monotonic()
-    cached = image.base_tarball(sharedstorage.PACKAGES).exists()
+    cached = image.base_path(sharedstorage.PACKAGES).exists()
     image.base_tarball(sharedstorage.PACKAGES)
     _timed("shared storage: base image (" + ("cached" if cached else "mmdebstrap") + ")", started)
 

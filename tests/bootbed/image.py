@@ -49,9 +49,13 @@ def base_key(packages: tuple[str, ...] = PACKAGES) -> str:
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
+def base_path(packages: tuple[str, ...] = PACKAGES) -> Path:
+    return cache_dir() / f"debian-{SUITE}-{base_key(packages)}.tar"
+
+
 def base_tarball(packages: tuple[str, ...] = PACKAGES) -> Path:
     """The cached base system, built with mmdebstrap when missing (about a minute)."""
-    target = cache_dir() / f"debian-{SUITE}-{base_key(packages)}.tar"
+    target = base_path(packages)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -415,7 +415,7 @@ def qemu_command(workdir: Path, role: str, cluster_port: int) -> list[str]:
     how = "listen" if role == "a" else "connect"
     return [
         "qemu-system-x86_64", "-accel", os.environ.get("O2CB_QEMU_ACCEL", "tcg"),
-        "-m", "1024", "-smp", "1", "-nographic", "-no-reboot",
+        *machine.BARE_MACHINE, "-m", "1024", "-smp", "1", "-no-reboot",
         "-kernel", str(workdir / "vmlinuz"), "-initrd", str(workdir / "initrd.img"),
         # panic=-1: a node that fences itself reboots, and -no-reboot ends its qemu.
         "-append", "root=/dev/vda rw console=ttyS0 panic=-1",

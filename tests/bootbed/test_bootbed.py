@@ -152,3 +152,45 @@ def test_reference_script_boots_the_same_machine(bed: dict[str, Boot]) -> None:
     assert boot.phase == "reference", boot.console[-3000:]
     assert "SourcePath=/etc/init.d/o2cb" in boot.out("s6.unit"), explain(boot, "s6.unit")
     assert_boot_mounted_the_volume(boot, "s6")
+
+
+# -- 7: systemctl reload ------------------------------------------------------------
+
+
+def test_systemctl_reload_applies_an_added_node(bed: dict[str, Boot]) -> None:
+    boot = bed["ours"]
+    assert boot.rc("s7.reload") == 0, explain(boot, "s7.reload", "s7.journal")
+    assert boot.out("s7.nodes").split() == ["bednode", "peer", "third"], explain(boot, "s7.nodes")
+    assert boot.out("s7.third").split() == ["2", "10.0.0.3"], explain(boot, "s7.third")
+    assert boot.out("s7.o2cb").strip() == "active", explain(boot, "s7.o2cb")
+    journal = boot.out("s7.journal").splitlines()
+    assert 'Adding nodes to O2CB cluster "ocfs2": OK' in journal, "\n".join(journal)
+    assert any(line.startswith("Reloaded o2cb.service") for line in journal), "\n".join(journal)
+    assert boot.rc("s7.status") == 0, explain(boot, "s7.status")
+    assert "Pending" not in boot.out("s7.status"), explain(boot, "s7.status")
+    # The volume under the reload stayed mounted (scenario 2 unmounts it next).
+    assert boot.rc("s2.umountsrv") == 0, explain(boot, "s2.umountsrv")
+
+
+def test_systemctl_reload_refuses_a_timeout_change_and_the_unit_stays_active(
+        bed: dict[str, Boot]) -> None:
+    boot = bed["ours"]
+    # systemd reports the failed ExecReload to systemctl (exit 1) and keeps
+    # the unit as it was: active, its Result untouched.
+    assert boot.rc("s7.refused") == 1, explain(boot, "s7.refused", "s7.refused_journal")
+    assert boot.out("s7.refused_nodes").split() == ["bednode", "peer", "third"], (
+        explain(boot, "s7.refused_nodes"))
+    assert boot.out("s7.refused_timeout").strip() == "30000", explain(boot, "s7.refused_timeout")
+    unit = boot.out("s7.refused_unit").split()
+    assert sorted(unit) == ["ActiveState=active", "Result=success", "SubState=exited"], unit
+    journal = boot.out("s7.refused_journal").splitlines()
+    reasons = [line for line in journal if "idle_timeout_ms 30000 -> 40000: restart needed" in line]
+    assert len(reasons) == 1, "\n".join(journal)
+    assert any(line.startswith("Reload failed for o2cb.service") for line in journal), (
+        "\n".join(journal))
+    assert "Traceback" not in boot.out("s7.refused_journal")
+    # The files put back, a reload removes the idle node again.
+    assert boot.rc("s7.restore") == 0, explain(boot, "s7.restore", "s7.restore_status")
+    assert boot.out("s7.restore_nodes").split() == ["bednode", "peer"]
+    assert boot.rc("s7.restore_status") == 0, explain(boot, "s7.restore_status")
+    assert "Pending" not in boot.out("s7.restore_status")
