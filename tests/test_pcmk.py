@@ -141,14 +141,49 @@ def test_status_json_has_real_types(make_bed: Callable[..., Bed],  # noqa: F811
     assert facts["dlm_controld"]["pids"] == bed.pids("dlm_controld")
     assert facts["dlm_controld"]["started_by_o2cb"] is True
     assert facts["lockspaces"] == [
-        {"name": uuid, "device": "/dev/sdb", "mountpoint": mountpoint, "ocfs2": True},
-        {"name": "lvm_global", "device": None, "mountpoint": None, "ocfs2": False},
+        {"name": uuid, "device": "/dev/sdb", "mountpoint": mountpoint, "ocfs2": True,
+         "members": [1]},
+        {"name": "lvm_global", "device": None, "mountpoint": None, "ocfs2": False,
+         "members": []},
     ]
     text = bed.o2cb("status").stdout
-    assert f"Lockspace {uuid}: /dev/sdb on {mountpoint}" in text
+    assert f"Lockspace {uuid}: /dev/sdb on {mountpoint}, members 1" in text
     assert "Lockspace lvm_global: not OCFS2" in text
     bed.sim.remove_lockspace("lvm_global")
     bed.sim.umount("/mnt/vol")
+
+
+def test_status_tells_the_lockspace_members_from_corosyncs(
+    make_bed: Callable[..., Bed],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A node that unmounted leaves the volume's lockspace and stays in corosync's membership."""
+    bed = pcmk_bed(make_bed)
+    bed.sim.run_corosync(CLUSTER, members=((1, "node1"), (2, "node2")))
+    uuid = make_pcmk_volume(bed.sim, tmp_path)
+    assert bed.o2cb("start").exit_code == 0
+    bed.sim.mount_pcmk_volume("/mnt/vol", device="/dev/sdb")
+    bed.sim.add_lockspace_member(uuid, 2)
+
+    def shown() -> tuple[list[int], list[int], str]:
+        status = bed.o2cb("status", "--json")
+        assert status.exit_code == 0, status.text
+        facts = json.loads(status.stdout)
+        assert schemacheck.errors(facts, STATUS_SCHEMA) == []
+        (lockspace,) = facts["lockspaces"]
+        assert lockspace["name"] == uuid
+        corosync_ids = [member["nodeid"] for member in facts["corosync"]["members"]]
+        return corosync_ids, lockspace["members"], bed.o2cb("status").stdout
+
+    assert shown()[:2] == ([1, 2], [1, 2])
+    assert f"Lockspace {uuid}: /dev/sdb on " in shown()[2]
+    assert ", members 1, 2" in shown()[2]
+    bed.sim.remove_lockspace_member(uuid, 2)
+    assert shown()[:2] == ([1, 2], [1])
+    bed.sim.umount("/mnt/vol")
+    assert bed.sim.lockspaces() == []
+    assert bed.sim.snapshot()["dlm_cluster"], "dlm_controld's cluster stays"
+    assert bed.o2cb("stop").exit_code == 0
 
 
 def test_status_is_1_when_corosync_went_from_under_a_started_stack(

@@ -98,6 +98,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 f"{name} {boot.seconds:.0f} s ({boot.cpu_seconds:.0f} s CPU)" for name, boot in done
             )
             lines.append(f"kernel {version}: {parts}; {cpu:.0f} s CPU in all")
+    for boots in _PAIRS:
+        lines.append(pair_line(boots))
     if lines:
         terminalreporter.section("real-kernel boots")
         for line in lines:
@@ -110,12 +112,31 @@ def boots(kernel: harness.Kernel, boot_queue: harness.BootQueue) -> dict[str, ha
     return {impl: boot_queue.get(kernel, plan) for impl, plan in CLASSIC.items()}
 
 
+_PAIRS: list[dict[str, harness.Boot]] = []
+
+
+def pair_line(boots: dict[str, harness.Boot]) -> str:
+    """The pair's wall time per node, and each scenario's seconds on each node."""
+    walls = ", ".join(f"node {role} {boot.seconds:.0f} s" for role, boot in boots.items())
+    names = list(next(iter(boots.values())).results.get("scenarios", {}))
+    each = "; ".join(
+        f"{name} " + "/".join(
+            f"{boot.results['scenarios'].get(name, {}).get('seconds', '?')}"
+            for boot in boots.values())
+        + " s"
+        for name in names
+    )
+    return f"two-node pair: {walls}; scenarios (seconds on {'/'.join(boots)}): {each}"
+
+
 @pytest.fixture(scope="session")
 def pair() -> dict[str, harness.Boot]:
     """One pair of two-node boots for the session, running the scenarios of every
     collected test module that reads it (its ``TWONODE_SCENARIOS``)."""
     twonode.require_pair()
-    return twonode.boot_pair(_PAIR_SCENARIOS)
+    boots = twonode.boot_pair(_PAIR_SCENARIOS)
+    _PAIRS.append(boots)
+    return boots
 
 
 @pytest.fixture(params=IMPLS)

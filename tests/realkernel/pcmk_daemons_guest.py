@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,173 +25,86 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 try:
     from . import guest
+    from . import pcmk_stack_guest as stack
 except ImportError:  # run as a script in the guest
     import guest  # type: ignore[no-redef]
+    import pcmk_stack_guest as stack  # type: ignore[no-redef]
 
 CLUSTER = guest.CLUSTER
 VOLUME = "/tmp/o2cb-rk-pcmk.img"
 MOUNT = "/tmp/o2cb-rk-pcmk-mnt"
 PAYLOAD = f"{MOUNT}/written"
-COROSYNC_LOG = "/tmp/o2cb-rk-corosync.log"
-# Under emulation corosync's default token (1 s) times the membership out.
-COROSYNC_CONF = f"""\
-totem {{
-    version: 2
-    cluster_name: {CLUSTER}
-    transport: knet
-    crypto_cipher: none
-    crypto_hash: none
-    token: 10000
-}}
-nodelist {{
-    node {{
-        ring0_addr: 127.0.0.1
-        name: {guest.HOSTNAME_NODE}
-        nodeid: 1
-    }}
-}}
-quorum {{
-    provider: corosync_votequorum
-}}
-logging {{
-    to_stderr: no
-    to_logfile: yes
-    logfile: {COROSYNC_LOG}
-    to_syslog: no
-}}
-"""
-PROGRAMS = ("corosync", "dlm_controld")
-
-
-def write_pcmk_config(cluster: str = CLUSTER) -> None:
-    with open("/etc/default/o2cb", "w") as handle:
-        handle.write(f"O2CB_ENABLED=true\nO2CB_STACK=pcmk\nO2CB_BOOTCLUSTER={cluster}\n"
-                     "O2CB_QUORUM_TIMEOUT=240\n")
-
-
-def pids() -> dict[str, list[int]]:
-    """Live processes of corosync and dlm_controld, by program name."""
-    found: dict[str, list[int]] = {name: [] for name in PROGRAMS}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        comm = (guest.read(f"/proc/{entry}/comm") or "").strip()
-        stat = guest.read(f"/proc/{entry}/stat") or ""
-        if comm in found and stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]:
-            found[comm].append(int(entry))
-    return found
-
-
-def ocfs2_modules() -> list[str]:
-    return [name for name in (row["name"] for row in guest.modules()) if name.startswith("ocfs2")]
-
-
-def state(ctx: guest.Context, label: str) -> None:
-    """A snapshot with the daemons and the lockspaces."""
-    ctx.snap(label)
-    ctx.note(f"{label} daemons", pids())
-    ctx.note(f"{label} lockspaces", sorted(os.listdir("/sys/kernel/dlm"))
-             if os.path.isdir("/sys/kernel/dlm") else [])
-
-
-def wait_for(ctx: guest.Context, label: str, command: list[str], seconds: float) -> bool:
-    began = time.monotonic()
-    while time.monotonic() - began < seconds:
-        if subprocess.run(command, capture_output=True, check=False).returncode == 0:
-            ctx.note(label, round(time.monotonic() - began, 1))
-            return True
-        time.sleep(1)
-    ctx.note(label, None)
-    return False
-
-
-def prepare_dlm() -> None:
-    os.makedirs("/etc/dlm", exist_ok=True)
-    with open("/etc/dlm/dlm.conf", "w") as handle:
-        handle.write("enable_fencing=0\n")  # no fencing agent in a test bed
-    os.makedirs("/dev/misc", exist_ok=True)
-    for name in ("dlm-control", "dlm-monitor", "dlm_plock"):
-        link = f"/dev/misc/{name}"
-        if not os.path.lexists(link):
-            os.symlink(f"/dev/{name}", link)
-
-
-def start_corosync(ctx: guest.Context) -> subprocess.Popen[bytes]:
-    os.makedirs("/etc/corosync", exist_ok=True)
-    with open("/etc/corosync/corosync.conf", "w") as handle:
-        handle.write(COROSYNC_CONF)
-    process = subprocess.Popen(["corosync", "-f"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_for(ctx, "corosync quorate after", ["corosync-quorumtool", "-s"], 600)
-    return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+COROSYNC_CONF = stack.corosync_conf(
+    CLUSTER, [(guest.HOSTNAME_NODE, "127.0.0.1", 1)], two_node=False
+)
 
 
 @guest.scenario("pcmk:daemons")
 def pcmk_daemons(ctx: guest.Context) -> None:
     # A started dlm_controld must show its cluster in configfs within this.
     os.environ["O2CB_DAEMON_TIMEOUT"] = "120"
-    prepare_dlm()
-    write_pcmk_config()
+    stack.prepare_dlm()
+    stack.write_pcmk_config(CLUSTER)
     began = time.monotonic()
 
     # corosync not running: refused, nothing loaded.
-    state(ctx, "down before")
+    stack.state(ctx, "down before")
     ctx.o2cb("start", label="start corosync down")
-    state(ctx, "down after")
+    stack.state(ctx, "down after")
 
-    corosync = start_corosync(ctx)
+    corosync = stack.start_corosync(ctx, COROSYNC_CONF)
     try:
         # corosync runs another cluster than the boot cluster.
-        write_pcmk_config("other")
-        state(ctx, "mismatch before")
+        stack.write_pcmk_config("other")
+        stack.state(ctx, "mismatch before")
         ctx.o2cb("start", label="start name mismatch")
-        state(ctx, "mismatch after")
-        write_pcmk_config()
+        stack.state(ctx, "mismatch after")
+        stack.write_pcmk_config(CLUSTER)
 
         # dlm_controld not running: our start brings it up.
         ctx.o2cb("start")
-        state(ctx, "started")
+        stack.state(ctx, "started")
         ctx.o2cb("status")
         ctx.o2cb("status", "--json", label="status json")
-        ctx.sh("mkfs", f"truncate -s 256M {VOLUME} && DEV=$(losetup -f --show {VOLUME})"
-               f" && echo $DEV > {VOLUME}.dev && mkfs.ocfs2 -q -F -N 2 --cluster-stack=pcmk"
-               f" --cluster-name={CLUSTER} $DEV", timeout=600)
-        ctx.sh("mount", f"mkdir -p {MOUNT} && mount -t ocfs2 $(cat {VOLUME}.dev) {MOUNT}"
-               f" && echo pcmk-data > {PAYLOAD} && sync && cat {PAYLOAD}", timeout=600)
-        state(ctx, "mounted")
+        ctx.sh(
+            "mkfs",
+            f"truncate -s 256M {VOLUME} && DEV=$(losetup -f --show {VOLUME})"
+            f" && echo $DEV > {VOLUME}.dev && mkfs.ocfs2 -q -F -N 2 --cluster-stack=pcmk"
+            f" --cluster-name={CLUSTER} $DEV",
+            timeout=600,
+        )
+        ctx.sh(
+            "mount",
+            f"mkdir -p {MOUNT} && mount -t ocfs2 $(cat {VOLUME}.dev) {MOUNT}"
+            f" && echo pcmk-data > {PAYLOAD} && sync && cat {PAYLOAD}",
+            timeout=600,
+        )
+        stack.state(ctx, "mounted")
         ctx.o2cb("status", "--json", label="status json mounted")
         ctx.o2cb("stop", label="stop refused")
         ctx.o2cb("offline", label="offline refused")
         ctx.sh("read back", f"cat {PAYLOAD}")
-        state(ctx, "refused")
+        stack.state(ctx, "refused")
         ctx.sh("umount", f"umount {MOUNT}", timeout=600)
         ctx.o2cb("stop")
-        state(ctx, "stopped")
+        stack.state(ctx, "stopped")
 
         # dlm_controld started by someone else: left running by our stop.
-        ctx.sh("dlm_controld by hand", "modprobe dlm && (grep -q ' configfs ' /proc/mounts"
-               " || mount -t configfs none /sys/kernel/config) && dlm_controld")
-        wait_for(ctx, "dlm_controld by hand ready after", ["dlm_tool", "status"], 300)
+        ctx.sh(
+            "dlm_controld by hand",
+            "modprobe dlm && (grep -q ' configfs ' /proc/mounts"
+            " || mount -t configfs none /sys/kernel/config) && dlm_controld",
+        )
+        stack.wait_for(ctx, "dlm_controld by hand ready after", ["dlm_tool", "status"], 300)
         ctx.o2cb("start", label="start with their dlm_controld")
         ctx.o2cb("stop", label="stop with their dlm_controld")
-        state(ctx, "theirs stopped")
+        stack.state(ctx, "theirs stopped")
     finally:
-        for pid in pids()["dlm_controld"]:
-            os.kill(pid, signal.SIGTERM)
-        stop(corosync)
+        stack.stop_dlm_controld()
+        stack.stop(corosync)
         ctx.sh("losetup", "losetup -D")
         ctx.note("seconds", round(time.monotonic() - began, 1))
-    state(ctx, "end")
+    stack.state(ctx, "end")
 
 
 def status_facts(step: dict[str, Any]) -> dict[str, Any]:

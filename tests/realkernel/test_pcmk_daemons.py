@@ -92,7 +92,8 @@ def test_start_brings_up_dlm_controld_and_a_pcmk_volume_mounts(result: ScenarioR
     mounted = json.loads(result.step("status json mounted")["stdout"])
     shown = mounted["lockspaces"]
     result.check(len(shown) == 1 and shown[0]["name"] == lockspaces[0]
-                 and shown[0]["mountpoint"] == pcmk_daemons_guest.MOUNT,
+                 and shown[0]["mountpoint"] == pcmk_daemons_guest.MOUNT
+                 and shown[0]["members"] == [1],
                  f"status lockspaces: {shown}")
 
 

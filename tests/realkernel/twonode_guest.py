@@ -26,9 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 try:
-    from . import guest
+    from . import guest, twonode_pcmk_guest
 except ImportError:  # run as a script in the guest
     import guest  # type: ignore[no-redef]
+    import twonode_pcmk_guest  # type: ignore[no-redef]
 
 CLUSTER = "ocfs2"
 NODES = {"a": ("vm-a", "10.9.9.1", 0), "b": ("vm-b", "10.9.9.2", 1)}
@@ -122,12 +123,12 @@ class Node:
     def read(self, name: str) -> None:
         self.ctx.note(f"read {name}", guest.sha256(os.path.join(MOUNT, name)))
 
-    def mount(self, label: str = "mount") -> None:
+    def mount(self, label: str = "mount", timeout: float = 180) -> None:
         os.makedirs(MOUNT, exist_ok=True)
-        self.ctx.run(label, ["mount", "-t", "ocfs2", self.disks[0], MOUNT])
+        self.ctx.run(label, ["mount", "-t", "ocfs2", self.disks[0], MOUNT], timeout=timeout)
 
-    def umount(self, label: str = "umount") -> None:
-        self.ctx.run(label, ["umount", MOUNT])
+    def umount(self, label: str = "umount", timeout: float = 180) -> None:
+        self.ctx.run(label, ["umount", MOUNT], timeout=timeout)
 
 
 def find_disks() -> list[str]:
@@ -282,6 +283,7 @@ SCENARIOS: dict[str, Scenario] = {
     "local:mixed": Scenario({"a": "reference", "b": "ours"}, False, share_and_return),
     "global:reference": Scenario({"a": "reference", "b": "reference"}, True, share_and_return),
     "global:ours": Scenario(OURS, True, share_and_return),
+    "pcmk:ours": Scenario(OURS, False, twonode_pcmk_guest.share_leave_and_return),
 }
 
 
@@ -354,4 +356,7 @@ def reset(baseline: dict[str, Any]) -> list[str]:
 
 
 if __name__ == "__main__":
+    # This tree's o2cb_init (imported by the forked verbs), whichever one the
+    # interpreter has installed: the bed tests the tree it is run from.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     sys.exit(main(sys.argv))

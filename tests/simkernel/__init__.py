@@ -309,6 +309,14 @@ class SimKernel:
     def lockspaces(self) -> list[str]:
         return self._kernel().lockspaces()
 
+    def add_lockspace_member(self, name: str, nodeid: int) -> None:
+        """Another node joins lockspace ``name`` (its volume mounted there)."""
+        self._change(lambda kernel: kernel.add_lockspace_member(name, nodeid))
+
+    def remove_lockspace_member(self, name: str, nodeid: int) -> None:
+        """That node leaves it again (its volume unmounted there)."""
+        self._change(lambda kernel: kernel.remove_lockspace_member(name, nodeid))
+
     def mount_pcmk_volume(self, mountpoint_rel: str = "/mnt/vol",
                           device: str = "/dev/sdb") -> None:
         """A pcmk volume mounted with no help from o2cb, as mount.ocfs2 does it.

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import globalhb
+from . import corosync, globalhb
 
 KERNEL_VERSION = "6.1.0-56-amd64"
 STATE_DIR = ".simkernel"
@@ -561,6 +561,20 @@ class Kernel:
 
     def remove_lockspace(self, name: str) -> None:
         shutil.rmtree(self.root / DLM_SYSFS / name, ignore_errors=True)
+        shutil.rmtree(self.configfs_dir() / "dlm" / "cluster" / "spaces" / name,
+                      ignore_errors=True)
+
+    def add_lockspace_member(self, name: str, nodeid: int) -> None:
+        """A node in lockspace ``name``, as dlm_controld tells the kernel of it (configfs
+        dlm/cluster/spaces/NAME/nodes/ID with nodeid and weight)."""
+        node = self.configfs_dir() / "dlm" / "cluster" / "spaces" / name / "nodes" / str(nodeid)
+        node.mkdir(parents=True)
+        write_file(node / "nodeid", f"{nodeid}\n")
+        write_file(node / "weight", "1\n")
+
+    def remove_lockspace_member(self, name: str, nodeid: int) -> None:
+        shutil.rmtree(self.configfs_dir() / "dlm" / "cluster" / "spaces" / name / "nodes"
+                      / str(nodeid), ignore_errors=True)
 
     def make_dlm_cluster(self, name: str) -> None:
         """What dlm_controld builds in configfs at start: dlm/cluster with comms and spaces."""
@@ -689,6 +703,8 @@ class Kernel:
         if uuid in self.lockspaces():
             raise CommandError(f"mount.ocfs2: Device or resource busy while mounting {device}", 1)
         self.add_lockspace(uuid)
+        state = corosync.read(self.root)
+        self.add_lockspace_member(uuid, int(state["local"]) if state else 1)
         return str(uuid)
 
     def _join_global(self, device: str, mountpoint: str) -> list[str]:
