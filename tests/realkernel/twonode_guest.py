@@ -30,6 +30,12 @@ try:
 except ImportError:  # run as a script in the guest
     import guest  # type: ignore[no-redef]
 
+# This tree's package, not whichever one the interpreter has installed: the
+# forked verbs and the stories import it.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
 CLUSTER = "ocfs2"
 NODES = {"a": ("vm-a", "10.9.9.1", 0), "b": ("vm-b", "10.9.9.2", 1)}
 MACS = {"a": "52:54:00:00:00:0a", "b": "52:54:00:00:00:0b"}
