@@ -29,6 +29,10 @@ try:
     from . import guest
 except ImportError:  # run as a script in the guest
     import guest  # type: ignore[no-redef]
+try:
+    from . import twonode_tools_guest
+except ImportError:  # run as a script in the guest
+    import twonode_tools_guest  # type: ignore[no-redef]
 
 # This tree's package, not whichever one the interpreter has installed: the
 # forked verbs and the stories import it.
@@ -283,11 +287,14 @@ class Scenario:
 
 
 OURS = {"a": "ours", "b": "ours"}
+TOOLS = twonode_tools_guest.Stories(format_disks, configure_global, o2cb_tool)
 SCENARIOS: dict[str, Scenario] = {
     "local:ours": Scenario(OURS, False, share_and_return),
     "local:mixed": Scenario({"a": "reference", "b": "ours"}, False, share_and_return),
     "global:reference": Scenario({"a": "reference", "b": "reference"}, True, share_and_return),
     "global:ours": Scenario(OURS, True, share_and_return),
+    "global:reload": Scenario(OURS, True, TOOLS.reload_under_mount),
+    "global:timeouts": Scenario(OURS, True, TOOLS.differing_timeouts),
 }
 
 
