@@ -182,14 +182,37 @@ class Checks:
         live = node_numbers(self.system, LIVE_NODES)
         connected = node_numbers(self.system, CONNECTED_NODES)
         if live is not None and connected is not None and node is not None:
-            names = {conf.number: conf.name for conf in layout.nodes}
-            for number in sorted(live - connected - {node.number}):
-                self.problem("peer", f"node {names.get(number, number)} (number {number})"
-                             " heartbeats but o2net is not connected to it",
-                             "make the timeouts and the port the same on every node; the"
-                             " kernel log says why (o2net)")
+            self.peers(layout, sorted(live - connected - {node.number}))
         local = next((n for n in target.nodes() if n.is_local), None)
         return local is not None
+
+    def peers(self, layout: ClusterConf, unconnected: list[int]) -> None:
+        """Each peer that heartbeats without an o2net connection, with the kernel's
+        reason from its log (read only when there is such a peer)."""
+        if not unconnected:
+            return
+        from . import kernellog
+
+        log = kernellog.messages(self.system)
+        names = {conf.number: conf.name for conf in layout.nodes}
+        for number in unconnected:
+            message = (f"node {names.get(number, number)} (number {number}) heartbeats but"
+                       " o2net is not connected to it")
+            reason = kernellog.o2net_refusal(log, number) if log is not None else None
+            setting = kernellog.setting_behind(reason) if reason else None
+            if reason:
+                message += f" (the kernel log: {reason})"
+            if setting:
+                fix = (f"make {setting} the same on every node, then restart the cluster"
+                       " on the node whose value differs")
+            elif log is None:
+                fix = (f"make the timeouts and the port the same on every node; the kernel"
+                       f" log says why (o2net), but {kernellog.KMSG} could not be read: run"
+                       " check as root")
+            else:
+                fix = ("make the timeouts and the port the same on every node, and check"
+                       " the network between the nodes")
+            self.problem("peer", message, fix)
 
     def daemons(self, parts: object) -> None:
         control = getattr(parts, "daemons", None)

@@ -107,6 +107,32 @@ class System:
         text = self.read_optional(path)
         return None if text is None else text.strip()
 
+    def read_records(self, path: str) -> list[str] | None:
+        """The records of a record device such as /dev/kmsg, each read() one record,
+        read without blocking until there are no more; None when it cannot be opened
+        (missing, or not readable by this user: dmesg_restrict needs CAP_SYSLOG)."""
+        try:
+            fd = os.open(self.path(path), os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+        records = []
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, 8192)
+                except BlockingIOError:
+                    break  # the newest record was read
+                except BrokenPipeError:
+                    continue  # the kernel overwrote the next record meanwhile
+                except OSError:
+                    break
+                if not chunk:
+                    break  # the end of a plain file
+                records.append(chunk.decode("utf-8", errors="replace"))
+        finally:
+            os.close(fd)
+        return records
+
     def planned_daemon(self, program: str) -> bool | None:
         """True when the plan started ``program``, False when it stopped it, else None."""
         if program in self.state.started:

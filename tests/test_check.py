@@ -233,8 +233,76 @@ def test_a_peer_that_heartbeats_without_a_connection(online: SimKernel) -> None:
     assert [f["check"] for f in found] == ["peer"]
     assert found[0]["message"] == ("node node2 (number 1) heartbeats but o2net is not"
                                    " connected to it")
+    # No kernel log to read here (/dev/kmsg needs root where dmesg is restricted).
+    assert found[0]["fix"] == ("make the timeouts and the port the same on every node; the"
+                               " kernel log says why (o2net), but /dev/kmsg could not be"
+                               " read: run check as root")
     o2net.set_nodes(online.root, connected=[1])
     assert findings(online) == []
+
+
+IDLE_REFUSAL = ("o2net: node node2 (num 1) at 10.0.0.2:7777 uses a network idle timeout of"
+                " 40000 ms, but we use 30000 ms locally. Disconnecting.")
+
+
+def test_a_peer_refused_at_the_handshake_gets_the_kernels_reason(online: SimKernel) -> None:
+    sane_sysctl(online)
+    o2net.set_nodes(online.root, live=[0, 1], connected=[])
+    o2net.kernel_log(
+        online.root,
+        "o2net: node node2 (num 1) at 10.0.0.2:7777 uses a keepalive delay of 3000 ms, but"
+        " we use 2000 ms locally. Disconnecting.",
+        "o2net: node node3 (num 2) at 10.0.0.3:7777 uses a heartbeat timeout of 2000 ms, but"
+        " we use 60000 ms locally. Disconnecting.",
+        IDLE_REFUSAL,  # the latest word on node 1
+        "o2net: No connection established with node 1 after 30.0 seconds, check network and"
+        " cluster configuration.",
+    )
+    run = o2cb(online, "check")
+    assert run.exit_code == 1
+    assert run.lines == [
+        "peer: node node2 (number 1) heartbeats but o2net is not connected to it (the kernel"
+        f" log: {IDLE_REFUSAL}); make O2CB_IDLE_TIMEOUT_MS the same on every node, then"
+        " restart the cluster on the node whose value differs"]
+    assert [(f["check"], f["message"]) for f in findings(online)] == [
+        ("peer", "node node2 (number 1) heartbeats but o2net is not connected to it (the"
+         f" kernel log: {IDLE_REFUSAL})")]
+
+
+@pytest.mark.parametrize(("words", "setting"), [
+    ("a keepalive delay of 3000 ms", "O2CB_KEEPALIVE_DELAY_MS"),
+    ("a heartbeat timeout of 2000 ms", "O2CB_HEARTBEAT_THRESHOLD"),
+])
+def test_each_handshake_refusal_names_its_setting(online: SimKernel, words: str,
+                                                  setting: str) -> None:
+    sane_sysctl(online)
+    o2net.set_nodes(online.root, live=[0, 1], connected=[])
+    o2net.kernel_log(online.root, f"o2net: node node2 (num 1) at 10.0.0.2:7777 uses {words},"
+                     " but we use 60000 ms locally. Disconnecting.")
+    (found,) = findings(online)
+    assert str(found["fix"]).startswith(f"make {setting} the same on every node")
+
+
+def test_a_peer_without_a_refusal_gets_o2nets_complaint(online: SimKernel) -> None:
+    sane_sysctl(online)
+    o2net.set_nodes(online.root, live=[0, 1], connected=[])
+    waited = ("o2net: No connection established with node 1 after 30.0 seconds, check"
+              " network and cluster configuration.")
+    o2net.kernel_log(online.root, "o2hb: Heartbeat started on region", waited)
+    (found,) = findings(online)
+    assert found["message"] == ("node node2 (number 1) heartbeats but o2net is not connected"
+                                f" to it (the kernel log: {waited})")
+    assert found["fix"] == ("make the timeouts and the port the same on every node, and"
+                            " check the network between the nodes")
+
+
+def test_a_readable_log_without_a_word_on_the_peer(online: SimKernel) -> None:
+    sane_sysctl(online)
+    o2net.set_nodes(online.root, live=[0, 1], connected=[])
+    o2net.kernel_log(online.root, IDLE_REFUSAL.replace("(num 1)", "(num 7)"))
+    (found,) = findings(online)
+    assert found["message"] == "node node2 (number 1) heartbeats but o2net is not connected to it"
+    assert str(found["fix"]).endswith("check the network between the nodes")
 
 
 def test_a_missing_control_daemon(machine: SimKernel) -> None:

@@ -30,6 +30,10 @@ try:
 except ImportError:  # run as a script in the guest
     import guest  # type: ignore[no-redef]
     import twonode_pcmk_guest  # type: ignore[no-redef]
+try:
+    from . import twonode_tools_guest
+except ImportError:  # run as a script in the guest
+    import twonode_tools_guest  # type: ignore[no-redef]
 
 CLUSTER = "ocfs2"
 NODES = {"a": ("vm-a", "10.9.9.1", 0), "b": ("vm-b", "10.9.9.2", 1)}
@@ -278,12 +282,15 @@ class Scenario:
 
 
 OURS = {"a": "ours", "b": "ours"}
+TOOLS = twonode_tools_guest.Stories(format_disks, configure_global, o2cb_tool)
 SCENARIOS: dict[str, Scenario] = {
     "local:ours": Scenario(OURS, False, share_and_return),
     "local:mixed": Scenario({"a": "reference", "b": "ours"}, False, share_and_return),
     "global:reference": Scenario({"a": "reference", "b": "reference"}, True, share_and_return),
     "global:ours": Scenario(OURS, True, share_and_return),
     "pcmk:ours": Scenario(OURS, False, twonode_pcmk_guest.share_leave_and_return),
+    "global:reload": Scenario(OURS, True, TOOLS.reload_under_mount),
+    "global:timeouts": Scenario(OURS, True, TOOLS.differing_timeouts),
 }
 
 

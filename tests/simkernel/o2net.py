@@ -5,7 +5,8 @@ write until that node goes: the bed writes its socket into /proc/net/tcp
 (configfs_rules.py calls ``listen``).  A socket of another program is a
 line of the same table plus /proc/PID/fd/N linking to ``socket:[INODE]``.
 Liveness and connections (o2hb/livenodes, o2net/connected_nodes) are
-written by the tests that need them, as a peer would make them.
+written by the tests that need them, as a peer would make them, and so is
+the kernel log (/dev/kmsg, a plain file here: the tool reads it to its end).
 """
 
 from __future__ import annotations
@@ -76,3 +77,17 @@ def set_nodes(root: Path, live: list[int] | None = None,
     if connected is not None:
         write_file(root / DEBUGFS / "o2net/connected_nodes",
                    "".join(f"{n} " for n in connected) + "\n")
+
+
+KMSG = "dev/kmsg"
+
+
+def kernel_log(root: Path, *messages: str) -> None:
+    """Add ``messages`` to the kernel log, as /dev/kmsg gives them: a record a line,
+    ``PRIORITY,SEQUENCE,MICROSECONDS,FLAGS;MESSAGE``, then its ``KEY=VALUE`` lines."""
+    path = root / KMSG
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    records = [line for line in old.splitlines() if not line.startswith(" ")]
+    new = "".join(f"5,{len(records) + n},{(len(records) + n) * 1000},-;{message}\n"
+                  " SUBSYSTEM=o2net\n" for n, message in enumerate(messages))
+    write_file(path, old + new)
