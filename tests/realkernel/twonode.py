@@ -26,6 +26,8 @@ from . import harness, twonode_guest
 GUEST_SCRIPT = Path(twonode_guest.__file__).resolve()
 DISK_SIZE = 256 << 20
 ROLES = ("a", "b")
+# Under emulation on a loaded machine a scenario took up to 400 s.
+SECONDS_PER_SCENARIO = 400.0
 
 
 def require_pair() -> None:
@@ -83,10 +85,13 @@ def _command(role: str, workdir: Path, port: int, disks: list[Path]) -> list[str
     )
 
 
-def boot_pair(
-    scenarios: list[str], *, timeout: float = harness.BOOT_TIMEOUT
-) -> dict[str, harness.Boot]:
-    """Boot both nodes, run ``scenarios`` on them together; one Boot per node, by role."""
+def boot_pair(scenarios: list[str], *, timeout: float | None = None) -> dict[str, harness.Boot]:
+    """Boot both nodes, run ``scenarios`` on them together; one Boot per node, by role.
+
+    The default limit grows with the scenarios (a hung step is caught sooner,
+    at the meeting point the other node waits at)."""
+    if timeout is None:
+        timeout = max(harness.BOOT_TIMEOUT, SECONDS_PER_SCENARIO * (len(scenarios) + 1))
     unknown = [name for name in scenarios if name not in twonode_guest.SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenarios: {unknown}")
