@@ -20,12 +20,12 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .changes import SIGNAL, START, Change
+from .records import dataclass, field
 from .system import System
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
 

@@ -18,7 +18,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
-from typing import TextIO
 
 from .changes import (
     MKDIR,
@@ -34,6 +33,10 @@ from .changes import (
 )
 from .errors import MissingProgramError
 from .overlay import PlannedState
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 __all__ = ["CommandResult", "System"]
 

@@ -23,9 +23,11 @@ from o2cb_init import clusterconf, daemons, stacks
 from o2cb_init.clusterconf import parse
 
 # Nothing `status` or `online-status` on the classic stack needs.  A plain
-# command line is read without click (entry.py).
+# command line is read without click (entry.py), records without dataclasses
+# (records.py), and typing is imported only by mypy.
 NEVER_FOR_STATUS = (
     "click", "psutil", "subprocess", "json", "tempfile", "shutil", "signal", "pathlib",
+    "dataclasses", "inspect", "typing",
     "o2cb_init.daemons", "o2cb_init.observed", "o2cb_init.configure",
     "o2cb_init.parts.control", "o2cb_init.stacks.cman", "o2cb_init.stacks.pcmk",
     "o2cb_init.stacks.heartbeat2",

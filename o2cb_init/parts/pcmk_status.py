@@ -8,14 +8,16 @@ the UUID in the mounted device's superblock.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import corosync
 from ..corosync import Quorum
 from ..kernel import Kernel
 from ..status import StatusReport
 from ..system import System
 from . import volumes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def corosync_facts(system: System) -> dict[str, Any]:

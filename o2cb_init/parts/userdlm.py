@@ -18,14 +18,14 @@ online; they do not stop the clean-up, which comes before they are stopped.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..changes import SIGNAL, Change
 from ..errors import StepError, shown
 from ..kernel import DLMFS_MOUNTPOINT
+from ..records import dataclass
 from ..status import StatusReport
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import psutil  # imported where processes are looked at: status never needs it
 
