@@ -160,6 +160,9 @@ def test_start_on_the_classic_stack_imports_no_userspace_stack(
     assert code == 0
     assert sorted(modules.intersection(USERSPACE)) == []
     assert "o2cb_init.stacks.o2cb" in modules
+    # its records are written whole (System.replace_file) without tempfile
+    assert "tempfile" not in modules and machine.path("/run/o2cb").is_dir()
+    assert not [name for name in os.listdir(machine.path("/run/o2cb")) if name.startswith(".")]
 
 
 def test_a_userspace_stack_is_imported_when_configured(machine: SimKernel) -> None:
