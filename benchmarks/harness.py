@@ -426,10 +426,55 @@ def report_lines(results: list[CaseResult], rounds: int) -> list[str]:
                 f"{max(run.max_rss_kib for run in runs) / 1024:>7.1f} "
                 f"{result.processes.get(name, ''):>5} {ratio:>8} {above:>7}"
             )
+    lines += target_lines(results)
     load = load_average()
     lines.append(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if load[0] > 1.5:
         lines.append("WARNING: load above 1.5: judge on a quiet machine")
+    return lines
+
+
+# Issue 17's targets, each against the floor F or the reference of the same run.
+STATUS_ABOVE_F_MS = 5
+START_STOP_RATIO = 1.0
+NODES_ABOVE_2F_MS = 20
+FEW_NODES, MANY_NODES = "online+offline 2 nodes", "online+offline 255 nodes"
+
+
+def target_lines(results: list[CaseResult]) -> list[str]:
+    """Each target, by wall and by CPU medians, where this run timed what it needs."""
+    medians: dict[str, dict[str, tuple[float, float]]] = {}
+    for result in results:
+        if not result.problems:
+            medians[result.case.name] = {
+                name: (statistics.median(run.seconds for run in runs) * 1000,
+                       statistics.median(run.cpu_seconds for run in runs) * 1000)
+                for name, runs in result.runs.items()}
+
+    def both(figure: Callable[[int], float], unit: str = " ms") -> str:
+        return f"wall {figure(0):+.1f}{unit}, cpu {figure(1):+.1f}{unit}"
+
+    lines = []
+    for case in ("status offline", "status online"):
+        times = medians.get(case, {})
+        if OURS in times and FLOOR in times:
+            lines.append(f"target {case}: ours - F <= +{STATUS_ABOVE_F_MS} ms: "
+                         + both(lambda i, t=times: t[OURS][i] - t[FLOOR][i]))
+    times = medians.get("start+stop", {})
+    if OURS in times and REFERENCE in times:
+        lines.append(f"target start+stop: ours/ref <= {START_STOP_RATIO:.1f}: "
+                     f"wall {times[OURS][0] / times[REFERENCE][0]:.2f}, "
+                     f"cpu {times[OURS][1] / times[REFERENCE][1]:.2f}")
+    many, few = medians.get(MANY_NODES, {}), medians.get(FEW_NODES, {})
+    if OURS in many and FLOOR in many:
+        lines.append(f"target 255 nodes: ours - 2F <= +{NODES_ABOVE_2F_MS} ms: "
+                     + both(lambda i: many[OURS][i] - 2 * many[FLOOR][i]))
+    if OURS in many and OURS in few and REFERENCE in many and REFERENCE in few:
+        lines.append("target growth 2 -> 255 nodes: ours <= ref: ours "
+                     + both(lambda i: many[OURS][i] - few[OURS][i])
+                     + "; ref " + both(lambda i: many[REFERENCE][i] - few[REFERENCE][i]))
+    if lines:
+        lines.append("target peak RSS: no higher than before (compare the rss column)")
     return lines
 
 

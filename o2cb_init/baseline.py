@@ -11,12 +11,11 @@ the stack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from .kernel import Kernel
+from .records import dataclass, field
 from .system import System
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .context import Steps
 

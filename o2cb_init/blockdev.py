@@ -35,8 +35,8 @@ Every path is root-relative and read through the System seam, so that
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from .records import dataclass
 from .system import System
 
 SYS_BLOCK = "/sys/block"

@@ -10,8 +10,14 @@ know how a plan is built.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+
+from .records import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # a protocol is for mypy only: typing costs a status 3 ms
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,15 @@ cluster.conf missing or invalid (with the message start gives).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from . import clusterconf, listeners
 from .clusterconf import ClusterConf, NodeConf
 from .context import Context
 from .errors import ConfigError, ExitCode, O2cbError
+from .records import dataclass
 from .system import System
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .parts.dlm_controld import DlmControld
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field, replace
 
 from .config import CLUSTER_NAME_RULE, bounded_int, read_protected, valid_cluster_name
 from .errors import ConfigError, shown
+from .records import dataclass, field, replace
 from .system import System
 
 CLUSTER_CONF = "/etc/ocfs2/cluster.conf"

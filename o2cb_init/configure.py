@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from typing import NoReturn
 
 import click
@@ -24,6 +23,7 @@ import click
 from . import config
 from .config import OPTIONS, Option, Settings, set_enabled
 from .errors import ExitCode, InvalidValueError, O2cbError, StepFailed
+from .records import replace
 from .system import System
 
 __all__ = ["configure", "run", "set_enabled", "Aborted"]

@@ -6,16 +6,16 @@ The parts (parts/) take it; the stacks (stacks/) hand it on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from .config import Settings
 from .configfs import Configfs
 from .kernel import Kernel
+from .records import dataclass, field
 from .report import Reporter
 from .system import System
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .plan import Planner
 

@@ -16,9 +16,9 @@ Nothing here changes the machine; each answer is one command run.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from enum import Enum
 
+from .records import dataclass
 from .system import System
 
 QUORUMTOOL = "corosync-quorumtool"

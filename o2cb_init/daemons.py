@@ -4,9 +4,10 @@ A daemon is known by the path of its program, never by a name: a process
 is that daemon when the executable it runs resolves to the daemon's path,
 or, for a script run by an interpreter (``#!/usr/bin/python3``), when the
 script it was given does.  Only processes matched that way are ever
-signalled, and psutil checks before each signal that the pid still belongs
-to the process that was matched.  Finding them reads /proc directly: only
-signalling imports psutil, so a verb that merely looks pays nothing for it.
+signalled, and before each signal the pid's start time is read again
+(`Process`), so that a pid the kernel has given to another process since is
+never signalled.  Both read /proc directly: psutil would cost a stop more
+than the rest of its imports.
 
 Programs are looked up as NAME.STACK, then NAME (ocfs2-tools installs
 ocfs2_controld.cman and ocfs2_controld.pcmk), in /sbin and /usr/sbin under
@@ -20,16 +21,14 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .changes import SIGNAL, START, Change
+from .records import dataclass, field
 from .system import System
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
-
-    import psutil
 
 DAEMON_DIRS = ("/sbin", "/usr/sbin")
 TIMEOUT_VARIABLE = "O2CB_DAEMON_TIMEOUT"
@@ -109,8 +108,8 @@ class Daemon:
 
     # -- which processes are it ----------------------------------------------
 
-    def processes(self) -> list[psutil.Process]:
-        """Live processes running this daemon's program, as psutil handles to signal.
+    def processes(self) -> list[Process]:
+        """Live processes running this daemon's program, as handles to signal.
 
         Each handle is made, then checked again to run the program, so that
         it cannot stand for a process that took over a pid in between.
@@ -118,14 +117,12 @@ class Daemon:
         path = self.locate()
         if path is None or self.system.planned_daemon(path) is False:
             return []
-        import psutil
-
         target = os.path.realpath(path)
         interpreter = _interpreter(target)
         found = []
         for pid in self.pids():
-            with contextlib.suppress(psutil.Error):
-                process = psutil.Process(pid)
+            with contextlib.suppress(ProcessLookupError):
+                process = Process(pid)
                 if _runs(pid, target, interpreter):
                     found.append(process)
         return found
@@ -257,34 +254,64 @@ class Daemon:
         return pids
 
 
-def signal_and_wait(processes: list[psutil.Process], signum: signal.Signals, system: System,
-                    timeout: float) -> list[psutil.Process]:
-    """Send ``signum`` to each process and wait up to ``timeout`` s for them to go;
-    the ones still there.  psutil refuses to signal a pid that was reused."""
-    import psutil
+class Process:
+    """A process as it was found: its pid and the start time the kernel gives it.
 
+    A pid whose start time differs is another process, which took the pid
+    over after this one ended (psutil's Process checks the same).
+    """
+
+    __slots__ = ("pid", "_started")
+
+    def __init__(self, pid: int) -> None:
+        state = _state_and_start(pid)
+        if state is None:
+            raise ProcessLookupError(pid)
+        self.pid = pid
+        self._started = state[1]
+
+    def state(self) -> str | None:
+        """Its state letter (R, S, Z...); None when it is gone, its pid reused."""
+        now = _state_and_start(self.pid)
+        return now[0] if now is not None and now[1] == self._started else None
+
+    def send_signal(self, signum: signal.Signals) -> None:
+        """Signal it, unless it is gone (or may not be signalled: then it stays)."""
+        if self.state() is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signum)
+
+    def alive(self) -> bool:
+        """A zombie holds nothing: it counts as gone (its parent reaps it, maybe later)."""
+        return self.state() not in (None, "Z")
+
+
+def _state_and_start(pid: int) -> tuple[str, str] | None:
+    """Fields 3 and 22 of /proc/PID/stat (state, start time); None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            text = handle.read().decode(errors="replace")
+        fields = text.rsplit(")", 1)[1].split()  # the command, in parentheses, may hold spaces
+        return fields[0], fields[19]
+    except (OSError, IndexError):
+        return None
+
+
+def signal_and_wait(processes: list[Process], signum: signal.Signals, system: System,
+                    timeout: float) -> list[Process]:
+    """Send ``signum`` to each process and wait up to ``timeout`` s for them to go;
+    the ones still there.  A pid that was reused is never signalled."""
     for process in processes:
         system.probe(f"sending {signum.name} to pid {process.pid}")
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            process.send_signal(signum)
+        process.send_signal(signum)
     deadline = time.monotonic() + timeout
     remaining = processes
     pause = FIRST_POLL
     while remaining and time.monotonic() < deadline:
         time.sleep(pause)
         pause = min(pause * 2, POLL_INTERVAL)
-        remaining = [process for process in remaining if _alive(process)]
+        remaining = [process for process in remaining if process.alive()]
     return remaining
-
-
-def _alive(process: psutil.Process) -> bool:
-    """A zombie holds nothing: it counts as gone (its parent reaps it, maybe later)."""
-    import psutil
-
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def running_pids(target: str) -> list[int]:

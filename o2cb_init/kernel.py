@@ -8,12 +8,12 @@ planned the same reads see the planned machine (model.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 from .changes import CommandResult
 from .configfs import Configfs
 from .errors import StepError
+from .records import dataclass
 from .system import System
 
 STACKGLUE_DIR = "/sys/fs/ocfs2"

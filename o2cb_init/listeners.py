@@ -12,8 +12,8 @@ the machine would.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 
+from .records import dataclass
 from .system import System
 
 TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")

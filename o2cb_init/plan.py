@@ -31,15 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import NoReturn
 
 from .changes import Change, CommandResult
 from .errors import O2cbError, StepError, StepFailed
 from .model import KernelModel
 from .overlay import PlannedState
+from .records import dataclass, field
 from .report import Reporter
 from .system import System
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 Operations = Callable[[], object]
 

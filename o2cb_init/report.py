@@ -8,7 +8,10 @@ already done prints nothing.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 class Reporter:

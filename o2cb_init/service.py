@@ -17,14 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
 
 from . import lock
 from .context import Context
 from .errors import ConfigError, ExitCode, O2cbError
 from .stacks import Stack, stack_for
 
-Verb = TypeVar("Verb", bound=Callable[..., int])
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    Verb = TypeVar("Verb", bound=Callable[..., int])
 Operations = Callable[[], object]
 
 STATUS_JSON_VERSION = 1  # doc/status.schema.json

@@ -18,7 +18,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
-from typing import TextIO
 
 from .changes import (
     MKDIR,
@@ -34,6 +33,10 @@ from .changes import (
 )
 from .errors import MissingProgramError
 from .overlay import PlannedState
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 __all__ = ["CommandResult", "System"]
 
@@ -186,11 +189,9 @@ class System:
         """
         if self.make(Change(REPLACE, path, data)) is not None:
             return
-        import tempfile
-
         target = self.path(path)
         directory, name = os.path.split(target)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
+        fd, temp_name = _new_file_beside(directory, name)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(data)
@@ -271,3 +272,16 @@ class System:
         """In verbose mode, say what is being looked at or done."""
         if self.verbose:
             print(f"o2cb: {message}", file=self.log, flush=True)
+
+
+def _new_file_beside(directory: str, name: str) -> tuple[int, str]:
+    """A new empty file ``.NAME.RANDOM`` in ``directory``, mode 0600, open for
+    writing, as tempfile.mkstemp makes one; importing tempfile (with random,
+    hashlib and shutil) would cost every start more than writing the file."""
+    while True:
+        temp_name = os.path.join(directory, f".{name}.{os.urandom(6).hex()}")
+        try:
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+            return os.open(temp_name, flags, 0o600), temp_name
+        except FileExistsError:
+            continue

@@ -541,7 +541,7 @@ def test_read_modify_write_keeps_everything_else(
         if key not in really_changed:
             assert after.get(key) == entry.value
     fields = {config.OPTION_BY_KEY[k].field: config.parse_value(k, v) for k, v in changes.items()}
-    from dataclasses import replace
+    from o2cb_init.records import replace
 
     assert config.load(system) == replace(expected_settings, **fields)
     # and a second identical write changes nothing

@@ -19,13 +19,16 @@ import pytest
 from runs import CLUSTER, CONFIG, o2cb
 from simkernel import SimKernel
 
+import o2cb_init
 from o2cb_init import clusterconf, daemons, stacks
 from o2cb_init.clusterconf import parse
 
 # Nothing `status` or `online-status` on the classic stack needs.  A plain
-# command line is read without click (entry.py).
+# command line is read without click (entry.py), records without dataclasses
+# (records.py), and typing is imported only by mypy.
 NEVER_FOR_STATUS = (
     "click", "psutil", "subprocess", "json", "tempfile", "shutil", "signal", "pathlib",
+    "dataclasses", "inspect", "typing",
     "o2cb_init.daemons", "o2cb_init.observed", "o2cb_init.configure",
     "o2cb_init.parts.control", "o2cb_init.stacks.cman", "o2cb_init.stacks.pcmk",
     "o2cb_init.stacks.heartbeat2",
@@ -59,9 +62,9 @@ def imported(sim: SimKernel, *args: str, simulated: bool = False) -> tuple[int, 
     change configfs), whose own modules then count as imported too.
     """
     env = sim.environment()
-    if not simulated:
-        for variable in ("PYTHONPATH", "O2CB_SIMKERNEL"):
-            env.pop(variable, None)
+    if not simulated:  # the tree under test, without the simulated kernel's sitecustomize
+        env.pop("O2CB_SIMKERNEL", None)
+        env["PYTHONPATH"] = str(Path(o2cb_init.__file__).resolve().parents[1])
     done = subprocess.run(
         [sys.executable, "-c", IMPORTS_PROBE, "--root", str(sim.root), *args],
         env=env, capture_output=True, text=True, timeout=60, check=False, cwd="/",
@@ -118,6 +121,38 @@ def test_status_on_the_classic_stack_imports_nothing_it_does_not_use(
     assert code == 0 and "click" in modules and "Usage:" in stdout
 
 
+def test_stop_on_the_classic_stack_signals_o2hbmonitor_without_psutil(
+    machine: SimKernel, monitor: Path
+) -> None:
+    assert o2cb(machine, "start").exit_code == 0
+    assert daemons.running_pids(str(monitor)), "start launched o2hbmonitor"
+    code, modules, _ = imported(machine, "stop", simulated=True)
+    assert code == 0
+    assert "psutil" not in modules
+    assert daemons.running_pids(str(monitor)) == []
+
+
+def test_a_pid_taken_over_by_another_process_is_never_signalled() -> None:
+    import signal
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        handle = daemons.Process(child.pid)
+        handle._started = "0"  # as if the pid now belonged to a process started before
+        handle.send_signal(signal.SIGTERM)
+        assert not handle.alive()
+        time.sleep(0.2)
+        assert child.poll() is None, "the other process was signalled"
+        handle = daemons.Process(child.pid)
+        assert handle.alive()
+        handle.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=10) == -signal.SIGTERM
+        assert not handle.alive()
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_start_on_the_classic_stack_imports_no_userspace_stack(
     machine: SimKernel, monitor: Path
 ) -> None:
@@ -125,6 +160,9 @@ def test_start_on_the_classic_stack_imports_no_userspace_stack(
     assert code == 0
     assert sorted(modules.intersection(USERSPACE)) == []
     assert "o2cb_init.stacks.o2cb" in modules
+    # its records are written whole (System.replace_file) without tempfile
+    assert "tempfile" not in modules and machine.path("/run/o2cb").is_dir()
+    assert not [name for name in os.listdir(machine.path("/run/o2cb")) if name.startswith(".")]
 
 
 def test_a_userspace_stack_is_imported_when_configured(machine: SimKernel) -> None:

@@ -3,12 +3,10 @@ the sample file and the typed defaults all come from config.OPTIONS."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from clirunner import invoke
 
-from o2cb_init import config
+from o2cb_init import config, records
 from o2cb_init.configure import configure
 
 
@@ -25,7 +23,7 @@ def test_each_key_is_defined_once_and_used_everywhere(option: config.Option) -> 
 
 
 def test_settings_fields_are_the_options() -> None:
-    fields = [f.name for f in dataclasses.fields(config.Settings) if f.name != "path"]
+    fields = [f.name for f in records.fields(config.Settings) if f.name != "path"]
     assert fields == [option.field for option in config.OPTIONS]
 
 

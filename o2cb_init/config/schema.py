@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 
 from ..errors import ConfigError, shown
+from ..records import dataclass, replace
 
 STACKS = ("o2cb", "heartbeat2", "cman", "pcmk")
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
 from configobj import ConfigObj, ConfigObjError
 
 from ..errors import ConfigError, shown
+from ..records import dataclass, field
 from ..system import System
 from .protected import read_protected
 from .schema import OPTION_BY_KEY, Settings, settings_from

@@ -11,14 +11,16 @@ guards the daemons themselves.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from ..daemons import Daemon, DaemonError
 from ..errors import MissingProgramError, StepError
 from ..status import StatusReport
 from .volumes import in_use_refusal
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..context import Context
     from .drivers import Drivers
 

@@ -16,14 +16,15 @@ a killed dlm_controld with lockspaces gets its node fenced).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ..daemons import Daemon, DaemonError
 from ..errors import MissingProgramError, StepError
 from ..status import StatusReport
 from .volumes import lockspaces
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..context import Context
 
 NAME = "dlm_controld"

@@ -21,13 +21,12 @@ what its own start made (partial) from one whose files moved on since
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from ..clusterconf import ClusterConf, NodeConf
 from ..configfs import Cluster
+from ..records import dataclass, field
 from .o2nm import pending_regions, removed_regions
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..system import System
     from .o2nm import O2nmCluster

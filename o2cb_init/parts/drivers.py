@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .. import baseline
 from ..configfs import Configfs
 from ..errors import StepError, UnsupportedError
 from ..kernel import CLUSTER_STACK_FILE, DLMFS_MOUNTPOINT, Generation, Module
+from ..records import dataclass, field
 from ..status import StatusReport, loaded_word
 from . import volumes
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..context import Context
 

@@ -11,8 +11,7 @@ daemons.py is imported only by online and offline, never by status.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..context import Context
     from ..daemons import Daemon

@@ -20,15 +20,15 @@ restart applies them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .. import clusterconf
 from ..clusterconf import ClusterConf, NodeConf
 from ..configfs import Cluster, Configfs
 from ..errors import ConfigError, O2cbError, StepError
 from ..kernel import LEGACY_THRESHOLD_FILE, Generation
+from ..records import dataclass, field
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..context import Context
 

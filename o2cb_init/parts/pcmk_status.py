@@ -12,14 +12,16 @@ out of the lockspace while it stays in corosync.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import corosync
 from ..corosync import Quorum
 from ..kernel import Kernel
 from ..status import StatusReport
 from ..system import System
 from . import volumes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def corosync_facts(system: System) -> dict[str, Any]:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING
 
 from ..clusterconf import ClusterConf
 from ..configfs import Cluster, HeartbeatRegion
 from ..errors import StepError
 from .o2nm import HEARTBEAT_STILL_ACTIVE, pending_regions, removed_regions
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .. import ocfs2disk
     from ..context import Context

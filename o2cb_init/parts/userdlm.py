@@ -17,19 +17,20 @@ online; they do not stop the clean-up, which comes before they are stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import stat
 
 from ..changes import SIGNAL, Change
 from ..errors import StepError, shown
 from ..kernel import DLMFS_MOUNTPOINT
+from ..records import dataclass
 from ..status import StatusReport
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import psutil  # imported where processes are looked at: status never needs it
-
     from ..context import Context
+    from ..daemons import Process
 
 STEP = "Clean userdlm domains"
 KILL_GRACE = 2.0  # seconds a holder has to go after SIGTERM, then after SIGKILL
@@ -41,7 +42,7 @@ COMMAND_SHOWN = 40
 class Holder:
     """A process with a file (or its working directory) under /dlm."""
 
-    process: psutil.Process
+    process: Process
     command: str
 
     @property
@@ -76,19 +77,16 @@ class UserdlmDomains:
         # Lock files exist only inside domains: without one, only a working
         # directory can hold /dlm, and the costlier look at open files is skipped.
         files = bool(self.domains())
-        import psutil
+        from ..daemons import Process
 
         found = []
-        for process in psutil.process_iter():
-            if process.pid == os.getpid():
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
                 continue
             try:
-                paths = [opened.path for opened in process.open_files()] if files else []
-                paths.append(process.cwd())
-                if any(_under(path, top) for path in paths):
-                    command = " ".join(process.cmdline()) or process.name()
-                    found.append(Holder(process, command))
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                if _holds(f"/proc/{entry}", top, files):
+                    found.append(Holder(Process(int(entry)), _command(f"/proc/{entry}")))
+            except OSError:  # gone, a zombie, or not ours to look at
                 continue
         self.system.probe(f"processes holding {DLMFS_MOUNTPOINT}: "
                           f"{', '.join(str(h.pid) for h in found) or 'none'}")
@@ -163,6 +161,31 @@ class UserdlmDomains:
         report.facts["userdlm_domains"] = domains
         if domains:
             report.lines.append(f"Active userdlm domains:  {' '.join(domains)}")
+
+
+def _holds(proc: str, top: str, files: bool) -> bool:
+    """Whether the process at /proc/PID has its cwd, or (``files``) an open
+    regular file, under ``top``.  Raises OSError when it cannot be read."""
+    if _under(os.readlink(f"{proc}/cwd"), top):
+        return True
+    if not files:
+        return False
+    for fd in os.listdir(f"{proc}/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            if (_under(os.readlink(f"{proc}/fd/{fd}"), top)
+                    and stat.S_ISREG(os.stat(f"{proc}/fd/{fd}").st_mode)):
+                return True
+    return False
+
+
+def _command(proc: str) -> str:
+    """Its command line, else (a kernel thread) its name."""
+    with open(f"{proc}/cmdline", "rb") as handle:
+        words = handle.read().decode(errors="replace").rstrip("\0").split("\0")
+    if any(words):
+        return " ".join(words)
+    with open(f"{proc}/comm", encoding="utf-8", errors="replace") as handle:
+        return handle.read().rstrip("\n")
 
 
 def _under(path: str, top: str) -> bool:

@@ -15,13 +15,13 @@ configfs (`dlm/cluster`) does: those stay loaded and mounted.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..errors import O2cbError, StepError
 from ..kernel import Kernel
 from ..system import System
 from .o2nm import HEARTBEAT_STILL_ACTIVE
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..context import Steps
 
