@@ -288,6 +288,22 @@ cli(["configure"], prog_name="o2cb")
 """
 
 
+def wait_until_blocked(pid: int, timeout: float = 20) -> None:
+    """Until the process sleeps, as configure does at its prompt when Ctrl-C comes.
+
+    A SIGINT that lands after the prompt is written but before the read
+    begins is seen by Python only when the read returns, which it never
+    does on a pipe held open: a race of the test, not a case a person at
+    the terminal can make."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as handle:
+            if handle.read().rsplit(")", 1)[1].split()[0] == "S":
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never waited at the prompt")
+
+
 def test_real_sigint_while_waiting_for_an_answer(obj: Obj, tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", SIGINT_SCRIPT, str(tmp_path)],
@@ -304,6 +320,7 @@ def test_real_sigint_while_waiting_for_an_answer(obj: Obj, tmp_path: Path) -> No
             break
         seen += chunk
     assert Q_STACK.format("o2cb").encode() in seen
+    wait_until_blocked(process.pid)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 1
     assert b"configure aborted: nothing was written" in process.stderr.read()
