@@ -46,35 +46,32 @@ TIMEOUTS = {
     "O2CB_RECONNECT_DELAY_MS": "2500",
 }
 
-CLUSTER_CONF = f"""\
-cluster:
-\tnode_count = 2
-\tname = {CLUSTER}
-
-node:
-\tip_port = 7777
-\tip_address = 127.0.0.1
-\tnumber = 0
-\tname = {HOSTNAME_NODE}
-\tcluster = {CLUSTER}
-
-node:
-\tip_port = 7777
-\tip_address = 127.0.0.2
-\tnumber = 1
-\tname = {PEER_NODE}
-\tcluster = {CLUSTER}
-"""
+# This bed's cluster: the guest itself, and a peer that never runs.
+NODES = [(HOSTNAME_NODE, "127.0.0.1", 0), (PEER_NODE, "127.0.0.2", 1)]
 
 
-def sysconfig_text(enabled: bool = True) -> str:
+def cluster_conf_text(nodes: list[tuple[str, str, int]]) -> str:
+    """cluster.conf for cluster CLUSTER with ``nodes`` as (name, address, number)."""
+    text = f"cluster:\n\tnode_count = {len(nodes)}\n\tname = {CLUSTER}\n"
+    for name, address, number in nodes:
+        text += (
+            f"\nnode:\n\tip_port = 7777\n\tip_address = {address}\n"
+            f"\tnumber = {number}\n\tname = {name}\n\tcluster = {CLUSTER}\n"
+        )
+    return text
+
+
+CLUSTER_CONF = cluster_conf_text(NODES)
+
+
+def sysconfig_text(enabled: bool = True, timeouts: dict[str, str] | None = None) -> str:
     lines = [
         "# Written by the o2cb real-kernel test bed.",
         f"O2CB_ENABLED={'true' if enabled else 'false'}",
         "O2CB_STACK=o2cb",
         f"O2CB_BOOTCLUSTER={CLUSTER}",
     ]
-    lines += [f"{key}={value}" for key, value in TIMEOUTS.items()]
+    lines += [f"{key}={value}" for key, value in {**TIMEOUTS, **(timeouts or {})}.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -86,6 +83,7 @@ OCFS2_SYS = "/sys/fs/ocfs2"
 VOLUME_IMAGE = "/tmp/o2cb-rk-volume.img"
 VOLUME_MOUNT = "/tmp/o2cb-rk-mnt"
 PAYLOAD = os.path.join(VOLUME_MOUNT, "payload.bin")
+AFTER_RELOAD = os.path.join(VOLUME_MOUNT, "after-reload.bin")
 
 
 def log(text: str) -> None:
@@ -429,20 +427,24 @@ def make_volume(ctx: Context) -> str:
     return loop
 
 
-@scenario("data-safety")
-def refuse_to_pull_the_cluster_from_a_mounted_volume(ctx: Context) -> None:
-    ctx.o2cb("start")
-    make_volume(ctx)
+def write_payload(ctx: Context, path: str, note: str) -> None:
+    """1 MiB of random data written to ``path`` and synced; its checksum noted as ``note``."""
     data = os.urandom(1 << 20)
-    written = hashlib.sha256(data).hexdigest()
     try:
-        with open(PAYLOAD, "wb") as handle:
+        with open(path, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as error:
-        ctx.note("write_error", str(error))
-    ctx.note("sha256_written", written)
+        ctx.note(f"{note} error", str(error))
+    ctx.note(note, hashlib.sha256(data).hexdigest())
+
+
+@scenario("data-safety")
+def refuse_to_pull_the_cluster_from_a_mounted_volume(ctx: Context) -> None:
+    ctx.o2cb("start")
+    make_volume(ctx)
+    write_payload(ctx, PAYLOAD, "sha256_written")
     ctx.note("sha256_mounted", sha256(PAYLOAD))
     ctx.snap("mounted")
     for verb in ("stop", "offline", "force-offline", "unload"):
@@ -453,6 +455,40 @@ def refuse_to_pull_the_cluster_from_a_mounted_volume(ctx: Context) -> None:
     ctx.note("sha256_after", sha256(PAYLOAD))
     ctx.run("umount", ["umount", VOLUME_MOUNT])
     ctx.snap("unmounted")
+    ctx.o2cb("stop", label="stop after umount")
+    ctx.snap("stopped")
+
+
+# A node added to cluster.conf while the cluster runs; it never boots.
+THIRD_NODE = ("third", "127.0.0.3", 2)
+
+
+@scenario("local-reload")
+def reload_in_local_mode_under_a_mounted_volume(ctx: Context) -> None:
+    """What reload changes in local mode with a volume mounted, and what it refuses."""
+    ctx.o2cb("start")
+    make_volume(ctx)
+    write_payload(ctx, PAYLOAD, "sha256_before_reload")
+    ctx.snap("mounted")
+    write_config(cluster_conf_text([*NODES, THIRD_NODE]))
+    ctx.o2cb("status", label="status pending")
+    ctx.o2cb("--dry-run", "reload", label="reload dry-run")
+    ctx.snap("after dry run")
+    ctx.o2cb("reload", label="reload add")
+    ctx.snap("added")
+    without_peer = cluster_conf_text([NODES[0], THIRD_NODE])
+    write_config(without_peer)
+    ctx.o2cb("reload", label="reload removal")
+    ctx.snap("removed")
+    write_config(without_peer, sysconfig_text(timeouts={"O2CB_IDLE_TIMEOUT_MS": "25000"}))
+    ctx.o2cb("reload", label="reload timeout")
+    ctx.snap("refused")
+    write_config(without_peer)
+    ctx.o2cb("status", label="status after reload")
+    write_payload(ctx, AFTER_RELOAD, "sha256_written_after_reload")
+    ctx.run("drop caches", ["/bin/sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"])
+    ctx.note("sha256_read_after_reload", [sha256(PAYLOAD), sha256(AFTER_RELOAD)])
+    ctx.run("umount", ["umount", VOLUME_MOUNT])
     ctx.o2cb("stop", label="stop after umount")
     ctx.snap("stopped")
 

@@ -215,6 +215,84 @@ def test_no_verb_pulls_the_cluster_from_a_mounted_volume(boots: dict[str, Boot],
     result.check(left == allowed, f"modules left after stop: {sorted(left)}, expected {allowed}")
 
 
+# -- 3b. reload in local mode -------------------------------------------------
+
+
+def nodes_of(snapshot: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+    """Each o2nm node's attributes, by node name."""
+    prefix = f"cluster/{guest.CLUSTER}/node/"
+    nodes: dict[str, dict[str, str | None]] = {}
+    for path, value in snapshot["configfs"].items():
+        if path.startswith(prefix) and path.count("/") == 4:
+            name, attribute = path[len(prefix):].split("/")
+            nodes.setdefault(name, {})[attribute] = value
+    return nodes
+
+
+def regions_of(snapshot: dict[str, Any]) -> dict[str, str | None]:
+    """Each heartbeat region's device, by region name."""
+    return {
+        path.split("/")[3]: value
+        for path, value in snapshot["configfs"].items()
+        if path.startswith(f"cluster/{guest.CLUSTER}/heartbeat/") and path.endswith("/dev")
+    }
+
+
+def test_reload_in_local_mode_under_a_mounted_volume(boots: dict[str, Boot]) -> None:
+    result = boots["ours"].scenario("local-reload")
+    for label in ("start", "losetup", "mkfs", "mount"):
+        expect_rc(result, label, 0)
+    mounted = result.snap("mounted")
+    result.check(len(regions_of(mounted)) == 1, f"no region while mounted: {mounted['configfs']}")
+    pending = expect_rc(result, "status pending", 0)
+    result.check("Pending:" in pending["stdout"], f"no Pending line: {pending['stdout']!r}")
+    expect_rc(result, "reload dry-run", 0)
+    drift = differences(state(mounted), state(result.snap("after dry run")), ("before", "after"))
+    result.check(not drift, f"reload --dry-run changed the kernel:\n{drift}")
+
+    expect_rc(result, "reload add", 0)
+    added = result.snap("added")
+    name, address, number = guest.THIRD_NODE
+    third = nodes_of(added).get(name, {})
+    result.check(
+        (third.get("ipv4_address"), third.get("num"), third.get("local"))
+        == (address, str(number), "0"),
+        f"node {name} after reload: {third}",
+    )
+    for snapshot in ("added", "removed", "refused"):
+        after = result.snap(snapshot)
+        result.check(
+            regions_of(after) == regions_of(mounted) and mounted["mounts"] == after["mounts"],
+            f"reload touched the mounted volume ({snapshot}): "
+            f"{regions_of(after)} {after['mounts']}",
+        )
+
+    expect_rc(result, "reload removal", 0)
+    removed = nodes_of(result.snap("removed"))
+    result.check(
+        sorted(removed) == sorted([guest.HOSTNAME_NODE, name]),
+        f"nodes after removing {guest.PEER_NODE}: {sorted(removed)}",
+    )
+
+    refused = expect_rc(result, "reload timeout", 1)
+    result.check("restart needed" in refused["stderr"], f"refusal: {refused['stderr']!r}")
+    drift = differences(
+        state(result.snap("removed")), state(result.snap("refused")), ("before", "after")
+    )
+    result.check(not drift, f"the refused reload changed the kernel:\n{drift}")
+    expect_rc(result, "status after reload", 0)
+
+    notes = result.notes
+    result.check(
+        notes["sha256_read_after_reload"]
+        == [notes["sha256_before_reload"], notes["sha256_written_after_reload"]],
+        f"data across reload: {notes}",
+    )
+    expect_rc(result, "umount", 0)
+    expect_rc(result, "stop after umount", 0)
+    result.check(not ocfs2_modules(result.snap("stopped")), "ocfs2 modules left after stop")
+
+
 # -- 4. clean shutdown ---------------------------------------------------------
 
 
