@@ -288,8 +288,26 @@ cli(["configure"], prog_name="o2cb")
 """
 
 
-def wait_until_blocked(pid: int, timeout: float = 20) -> None:
-    """Until the process sleeps, as configure does at its prompt when Ctrl-C comes.
+READ = "0"  # x86_64's read(2), as /proc/PID/syscall names it
+
+
+def process_facts(pid: int) -> str:
+    """What the kernel says of a process: its state, signal masks and system call."""
+    facts = []
+    for name in ("status", "syscall", "wchan"):
+        try:
+            with open(f"/proc/{pid}/{name}") as handle:
+                text = handle.read()
+        except OSError as error:
+            text = str(error)
+        if name == "status":
+            text = " ".join(line for line in text.splitlines() if line.startswith(("State", "Sig")))
+        facts.append(f"{name}: {text.strip()}")
+    return "; ".join(facts)
+
+
+def wait_until_reading_stdin(pid: int, timeout: float = 20) -> None:
+    """Until the process is blocked in read(2) on its stdin, as configure is at its prompt.
 
     A SIGINT that lands after the prompt is written but before the read
     begins is seen by Python only when the read returns, which it never
@@ -297,11 +315,15 @@ def wait_until_blocked(pid: int, timeout: float = 20) -> None:
     the terminal can make."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with open(f"/proc/{pid}/stat") as handle:
-            if handle.read().rsplit(")", 1)[1].split()[0] == "S":
-                return
+        try:
+            with open(f"/proc/{pid}/syscall") as handle:
+                call = handle.read().split()
+        except OSError:
+            call = []
+        if call[:2] == [READ, "0x0"]:
+            return
         time.sleep(0.01)
-    raise AssertionError(f"process {pid} never waited at the prompt")
+    raise AssertionError(f"process {pid} never waited at the prompt: {process_facts(pid)}")
 
 
 def test_real_sigint_while_waiting_for_an_answer(obj: Obj, tmp_path: Path) -> None:
@@ -320,9 +342,15 @@ def test_real_sigint_while_waiting_for_an_answer(obj: Obj, tmp_path: Path) -> No
             break
         seen += chunk
     assert Q_STACK.format("o2cb").encode() in seen
-    wait_until_blocked(process.pid)
+    wait_until_reading_stdin(process.pid)
+    facts = process_facts(process.pid)
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=20) == 1
+    try:
+        assert process.wait(timeout=20) == 1
+    except subprocess.TimeoutExpired:
+        after = process_facts(process.pid)
+        process.kill()
+        raise AssertionError(f"no exit on SIGINT; before it: {facts}; after: {after}") from None
     assert b"configure aborted: nothing was written" in process.stderr.read()
     process.stdin.close()
     process.stdout.close()
