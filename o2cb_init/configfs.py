@@ -32,7 +32,8 @@ def check_name(kind: str, name: str) -> str:
         or name in (".", "..")
         or "/" in name
         or len(name.encode("utf-8", "surrogateescape")) > O2NM_MAX_NAME_LEN
-        or any(ch.isspace() or not ch.isprintable() for ch in name)
+        or " " in name
+        or not name.isprintable()  # every other blank is unprintable too
     ):
         raise InvalidValueError(f"invalid {kind} name {shown!r}")
     return name

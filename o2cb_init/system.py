@@ -161,8 +161,15 @@ class System:
         """Write one value to a kernel attribute file, as `echo value > file` does."""
         if self.make(Change(WRITE, path, value)) is not None:
             return
-        with open(self.path(path), "w", encoding="utf-8") as handle:
-            handle.write(f"{value}\n")
+        # One open, write and close, as the shell makes them; a kernel attribute
+        # refuses a value in its write, which raises OSError here.
+        data = f"{value}\n".encode()
+        fd = os.open(self.path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
 
     def mkdir(self, path: str, parents: bool = False) -> None:
         if self.make(Change(MKDIR, path)) is not None:
