@@ -165,19 +165,20 @@ def _cluster(reader: _Reader) -> ClusterConf:
     )
 
 
+_NODE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NODE_NAME_MAX - 1}}}")
+# Dotted decimal as ipaddress.IPv4Address takes it: four octets 0-255, ASCII
+# digits, no leading zeros.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def _node(reader: _Reader) -> NodeConf:
     name = reader.text("name")
-    if not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NODE_NAME_MAX - 1}}}", name):
+    if not _NODE_NAME.fullmatch(name):
         raise reader.fail("name", f"name '{shown(name)}' is not a valid host name")
     address = reader.text("ip_address")
-    import ipaddress  # here: what only a parse of cluster.conf needs
-
-    try:
-        ipaddress.IPv4Address(address)
-    except ValueError:
-        raise reader.fail(
-            "ip_address", f"ip_address '{shown(address)}' is not an IPv4 address"
-        ) from None
+    if not _IPV4.fullmatch(address):
+        raise reader.fail("ip_address", f"ip_address '{shown(address)}' is not an IPv4 address")
     return NodeConf(
         name=name,
         cluster=reader.text("cluster"),

@@ -11,8 +11,6 @@ the machine would.
 
 from __future__ import annotations
 
-import ipaddress
-
 from .records import dataclass
 from .system import System
 
@@ -37,7 +35,32 @@ def _address(hex_text: str) -> str:
     """The kernel's address column: 32-bit words in host (little-endian) order."""
     raw = bytes.fromhex(hex_text)
     ordered = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    return str(ipaddress.ip_address(ordered))
+    if len(ordered) == 4:
+        return ".".join(str(byte) for byte in ordered)
+    if ordered[:12] == V4_MAPPED:
+        return "::ffff:" + ".".join(str(byte) for byte in ordered[12:])
+    return _ipv6_text(ordered)
+
+
+V4_MAPPED = bytes(10) + b"\xff\xff"
+
+
+def _ipv6_text(raw: bytes) -> str:
+    """RFC 5952's text of an IPv6 address: the longest run of two or more zero
+    words (the first of equal runs) becomes "::"; the ipaddress module says the
+    same but costs every start its import."""
+    words = [f"{int.from_bytes(raw[i:i + 2], 'big'):x}" for i in range(0, 16, 2)]
+    best, best_length, index = 0, 0, 0
+    while index < 8:
+        end = index
+        while end < 8 and words[end] == "0":
+            end += 1
+        if end - index > best_length:
+            best, best_length = index, end - index
+        index = end + 1
+    if best_length < 2:
+        return ":".join(words)
+    return ":".join(words[:best]) + "::" + ":".join(words[best + best_length:])
 
 
 def listeners(system: System, port: int) -> list[Listener]:

@@ -28,13 +28,11 @@ from o2cb_init.clusterconf import parse
 # (records.py), and typing is imported only by mypy.
 NEVER_FOR_STATUS = (
     "click", "psutil", "subprocess", "json", "tempfile", "shutil", "signal", "pathlib",
-    "dataclasses", "inspect", "typing",
+    "dataclasses", "inspect", "typing", "ipaddress",
     "o2cb_init.daemons", "o2cb_init.observed", "o2cb_init.configure",
     "o2cb_init.parts.control", "o2cb_init.stacks.cman", "o2cb_init.stacks.pcmk",
     "o2cb_init.stacks.heartbeat2",
 )
-# Only a parse of cluster.conf needs it, and an offline status has none to parse.
-NEVER_FOR_STATUS_OFFLINE = ("ipaddress",)
 USERSPACE = ("click", "psutil", "o2cb_init.parts.control", "o2cb_init.stacks.cman",
              "o2cb_init.stacks.pcmk", "o2cb_init.stacks.heartbeat2")
 
@@ -108,7 +106,7 @@ def test_status_on_the_classic_stack_imports_nothing_it_does_not_use(
 ) -> None:
     code, modules, stdout = imported(machine, "status")
     assert code == 3 and "Offline" in stdout
-    assert sorted(modules.intersection(NEVER_FOR_STATUS + NEVER_FOR_STATUS_OFFLINE)) == []
+    assert sorted(modules.intersection(NEVER_FOR_STATUS)) == []
     assert o2cb(machine, "start").exit_code == 0
     assert daemons.running_pids(str(monitor)), "start launched o2hbmonitor"
     for verb in ("status", "online-status"):
@@ -160,6 +158,8 @@ def test_start_on_the_classic_stack_imports_no_userspace_stack(
     assert code == 0
     assert sorted(modules.intersection(USERSPACE)) == []
     assert "o2cb_init.stacks.o2cb" in modules
+    # addresses, of cluster.conf and of listening sockets, are read without it
+    assert "ipaddress" not in modules
     # its records are written whole (System.replace_file) without tempfile
     assert "tempfile" not in modules and machine.path("/run/o2cb").is_dir()
     assert not [name for name in os.listdir(machine.path("/run/o2cb")) if name.startswith(".")]
