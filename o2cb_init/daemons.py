@@ -28,7 +28,7 @@ from .system import System
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import subprocess
+    from .processes import Child
 
 DAEMON_DIRS = ("/sbin", "/usr/sbin")
 TIMEOUT_VARIABLE = "O2CB_DAEMON_TIMEOUT"
@@ -141,7 +141,7 @@ class Daemon:
 
     # -- start ---------------------------------------------------------------
 
-    def launch(self) -> subprocess.Popen[bytes] | None:
+    def launch(self) -> Child | None:
         """Start the program detached (own session, no terminal, cwd /) and return.
 
         Nothing waits for it here; None while planning, which only enters it.
@@ -152,23 +152,14 @@ class Daemon:
             raise DaemonError(f"{self.name} is not installed")
         if self.system.make(Change(START, path)) is not None:
             return None
-        import subprocess
+        from . import processes
 
         try:
-            return subprocess.Popen(
-                [path, *self.arguments],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                close_fds=True,
-                env=self.system.environment(),
-                cwd="/",
-            )
+            return processes.launch(path, [path, *self.arguments], self.system.environment())
         except OSError as error:
             raise DaemonError(f"Unable to start {path}: {error.strerror}") from None
 
-    def returned(self, child: subprocess.Popen[bytes], timeout: float) -> int | None:
+    def returned(self, child: Child, timeout: float) -> int | None:
         """Wait up to ``timeout`` s for the launched process to return, as a shell
         running it in the foreground would; its exit status, None while it runs.
 

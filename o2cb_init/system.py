@@ -7,9 +7,9 @@ whether to make it; while a verb is planned the answer is no, and the reads
 then see the planned state it is given (overlay.py) over the real machine.
 Tests and image builders point ``root`` at another directory; nothing else
 in the package opens a kernel file or starts a process (daemons.py aside,
-which reads the process table).  subprocess, shutil and tempfile are
-imported where they are used: `status` runs no command and writes no file,
-and the interpreter's start-up is most of its time.
+which reads the process table).  Programs start through processes.py, not
+subprocess, and nothing imports shutil or tempfile: the interpreter's
+start-up is most of a verb's time.
 """
 
 from __future__ import annotations
@@ -219,9 +219,13 @@ class System:
     # -- commands ------------------------------------------------------------
 
     def which(self, program: str) -> str | None:
-        import shutil
-
-        return shutil.which(program)
+        """The program's path as the shell finds it on PATH, None when there is none."""
+        directories = [""] if "/" in program else os.environ.get("PATH", os.defpath).split(":")
+        for directory in directories:
+            path = os.path.join(directory, program)
+            if os.access(path, os.X_OK) and not os.path.isdir(path):
+                return path
+        return None
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -235,7 +239,8 @@ class System:
         when the recorder says so, and otherwise answer as planned.  A program
         that is not installed raises MissingProgramError (LSB exit 5).
         """
-        if self.which(argv[0]) is None:
+        path = self.which(argv[0])
+        if path is None:
             raise MissingProgramError(f"{argv[0]} not found: it is needed to run this command")
         if changes:
             planned = self.make(Change(RUN, argv=tuple(argv)))
@@ -243,16 +248,9 @@ class System:
                 return planned
         else:
             self.probe("run " + " ".join(argv))
-        import subprocess
+        from . import processes
 
-        completed = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            env=self.environment(),
-            check=False,
-        )
-        return CommandResult(completed.returncode, completed.stdout, completed.stderr)
+        return CommandResult(*processes.run(path, argv, self.environment()))
 
     # -- facts about this host -----------------------------------------------
 
