@@ -326,10 +326,20 @@ def wait_until_reading_stdin(pid: int, timeout: float = 20) -> None:
     raise AssertionError(f"process {pid} never waited at the prompt: {process_facts(pid)}")
 
 
+def as_at_a_terminal() -> None:
+    """Ctrl-C's default action, as a shell gives it to a command run in the foreground.
+
+    A shell without job control starts a background job with SIGINT and
+    SIGQUIT ignored, and a test run started that way hands that on: Python
+    then, rightly, keeps SIGINT ignored, and the prompt never sees Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_real_sigint_while_waiting_for_an_answer(obj: Obj, tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", SIGINT_SCRIPT, str(tmp_path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+        preexec_fn=as_at_a_terminal,  # noqa: PLW1509 - the child is exec'd at once
     )
     assert process.stdin and process.stdout and process.stderr
     process.stdin.write(b"y\n")
