@@ -83,16 +83,7 @@ def run(path: str, argv: list[str], env: dict[str, str]) -> tuple[int, str, str]
         os.close(out_read)
         os.close(err_read)
     out, err = (b"".join(chunks[fd]).decode("utf-8", "replace") for fd in (out_read, err_read))
-    return _wait(pid), out, err
-
-
-def _wait(pid: int) -> int:
-    """The exit code of child ``pid`` (-N for signal N), once it has returned."""
-    try:
-        _, status = os.waitpid(pid, 0)
-    except ChildProcessError:  # reaped already: SIGCHLD ignored, as subprocess sees it
-        return 0
-    return os.waitstatus_to_exitcode(status)
+    return Child(pid).wait(), out, err
 
 
 class Child:
@@ -104,12 +95,20 @@ class Child:
 
     def poll(self) -> int | None:
         """Its exit code once it has returned (-N for signal N), else None."""
+        return self._reap(os.WNOHANG)
+
+    def wait(self) -> int:
+        """Its exit code, once it has returned."""
+        code = self._reap(0)
+        assert code is not None  # a blocking waitpid returns only for an exit
+        return code
+
+    def _reap(self, options: int) -> int | None:
         if self.returncode is None:
             try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                pid, status = os.waitpid(self.pid, options)
             except ChildProcessError:  # reaped already: SIGCHLD ignored, as subprocess sees it
-                self.returncode = 0
-                return 0
+                pid, status = self.pid, 0
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
@@ -146,7 +145,7 @@ def launch(path: str, argv: list[str], env: dict[str, str]) -> Child:
     finally:
         os.close(report_read)
     if report:
-        _wait(pid)
+        Child(pid).wait()
         code = int(report)
         raise OSError(code, os.strerror(code), path)
     return Child(pid)

@@ -220,8 +220,12 @@ class System:
 
     def which(self, program: str) -> str | None:
         """The program's path as the shell finds it on PATH, None when there is none."""
-        directories = [""] if "/" in program else os.environ.get("PATH", os.defpath).split(":")
-        for directory in directories:
+        search = os.environ.get("PATH", os.defpath)
+        if "/" in program:
+            search = ""
+        elif not search:
+            return None
+        for directory in search.split(":"):
             path = os.path.join(directory, program)
             if os.access(path, os.X_OK) and not os.path.isdir(path):
                 return path
