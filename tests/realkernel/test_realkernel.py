@@ -100,6 +100,26 @@ def cluster_part(snapshot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def nodes_of(snapshot: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+    """Each o2nm node's attributes, by node name."""
+    prefix = f"cluster/{guest.CLUSTER}/node/"
+    nodes: dict[str, dict[str, str | None]] = {}
+    for path, value in snapshot["configfs"].items():
+        if path.startswith(prefix) and path.count("/") == 4:
+            name, attribute = path[len(prefix):].split("/")
+            nodes.setdefault(name, {})[attribute] = value
+    return nodes
+
+
+def regions_of(snapshot: dict[str, Any]) -> dict[str, str | None]:
+    """Each heartbeat region's device, by region name."""
+    return {
+        path.split("/")[3]: value
+        for path, value in snapshot["configfs"].items()
+        if path.startswith(f"cluster/{guest.CLUSTER}/heartbeat/") and path.endswith("/dev")
+    }
+
+
 def ocfs2_modules(snapshot: dict[str, Any]) -> set[str]:
     return {name for name in snapshot["modules"] if name in O2CB_MODULES or name == "ocfs2"}
 
@@ -178,11 +198,7 @@ def test_no_verb_pulls_the_cluster_from_a_mounted_volume(boots: dict[str, Boot],
         expect_rc(result, label, 0)
     mounted = result.snap("mounted")
     device = result.notes["device"].rsplit("/", 1)[-1]
-    regions = {
-        path.split("/")[3]: value
-        for path, value in mounted["configfs"].items()
-        if path.startswith("cluster/ocfs2/heartbeat/") and path.endswith("/dev")
-    }
+    regions = regions_of(mounted)
     result.check(
         list(regions.values()) == [device],
         f"expected one heartbeat region on {device} while mounted, got {regions}",
@@ -216,26 +232,6 @@ def test_no_verb_pulls_the_cluster_from_a_mounted_volume(boots: dict[str, Boot],
 
 
 # -- 3b. reload in local mode -------------------------------------------------
-
-
-def nodes_of(snapshot: dict[str, Any]) -> dict[str, dict[str, str | None]]:
-    """Each o2nm node's attributes, by node name."""
-    prefix = f"cluster/{guest.CLUSTER}/node/"
-    nodes: dict[str, dict[str, str | None]] = {}
-    for path, value in snapshot["configfs"].items():
-        if path.startswith(prefix) and path.count("/") == 4:
-            name, attribute = path[len(prefix):].split("/")
-            nodes.setdefault(name, {})[attribute] = value
-    return nodes
-
-
-def regions_of(snapshot: dict[str, Any]) -> dict[str, str | None]:
-    """Each heartbeat region's device, by region name."""
-    return {
-        path.split("/")[3]: value
-        for path, value in snapshot["configfs"].items()
-        if path.startswith(f"cluster/{guest.CLUSTER}/heartbeat/") and path.endswith("/dev")
-    }
 
 
 def test_reload_in_local_mode_under_a_mounted_volume(boots: dict[str, Boot]) -> None:
