@@ -25,6 +25,7 @@ RECOVER_CALLBACK_FILE = f"{STACKGLUE_DIR}/dlm_recover_callback_support"
 LEGACY_THRESHOLD_FILE = "/proc/fs/ocfs2_nodemanager/hb_dead_threshold"
 DLMFS_MOUNTPOINT = "/dlm"
 SYSFS_CONFIG = "/sys/kernel/config"  # configfs's mount point, made by configfs as it loads
+LEGACY_CONFIGFS = "/config"  # where kernels without /sys/kernel/config mount it
 # Modules that register a file system of their own name.
 FILESYSTEM_MODULES = frozenset({"configfs", "ocfs2_dlmfs", "ocfs2"})
 PLUGIN_PREFIX = "ocfs2_stack_"
@@ -173,7 +174,7 @@ class Kernel:
 
     def configfs_mountpoint(self) -> str:
         """Where configfs belongs: /sys/kernel/config, or /config on older kernels."""
-        return SYSFS_CONFIG if self.system.is_dir(SYSFS_CONFIG) else "/config"
+        return SYSFS_CONFIG if self.system.is_dir(SYSFS_CONFIG) else LEGACY_CONFIGFS
 
     def configfs(self) -> Configfs:
         return Configfs(self.system, self.configfs_mountpoint())

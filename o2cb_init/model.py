@@ -48,6 +48,7 @@ from .configfs import NEW_CLUSTER_IDLE_TIMEOUT_MS, NEW_CLUSTER_KEEPALIVE_DELAY_M
 from .kernel import (
     CLUSTER_STACK_FILE,
     FILESYSTEM_MODULES,
+    LEGACY_CONFIGFS,
     LEGACY_THRESHOLD_FILE,
     LOADED_PLUGINS_FILE,
     PLUGIN_PREFIX,
@@ -67,6 +68,8 @@ CANDIDATES = (
 )
 NODE_MANAGER = "ocfs2_nodemanager"
 ITEM_REFERENCES = 2  # configfs pins the subsystem's module and the item's, both o2nm
+# o2nm's items, under either mount point of configfs (without a stat per item).
+O2NM_TREES = (f"{SYSFS_CONFIG}/cluster/", f"{LEGACY_CONFIGFS}/cluster/")
 O2CB_CONTROLD = "o2cb_controld"
 DLM_CONTROLD = "dlm_controld"
 UNIT_PROGRAMS = {"dlm.service": DLM_CONTROLD}  # systemd units this tool starts: their daemon
@@ -162,8 +165,10 @@ class KernelModel:
             state.write(change.path, change.value.rstrip("\n"))
         elif change.kind == MKDIR:
             self._made(change.path)
-        elif change.kind in (RMDIR, REMOVE):
-            self._path_removed(change.path)
+        elif change.kind == RMDIR:
+            self._item_removed(change.path)
+        elif change.kind == REMOVE:
+            state.remove(change.path)
         elif change.kind == START:
             state.start(change.path)
         elif change.kind == SIGNAL and change.path:
@@ -174,8 +179,8 @@ class KernelModel:
                 # o2cb_controld removes the cluster it built when it stops.
                 for target in self.kernel.configfs().clusters():
                     for node in target.nodes():
-                        self._path_removed(node.path)
-                    self._path_removed(target.path)
+                        self._item_removed(node.path)
+                    self._item_removed(target.path)
         return SUCCESS
 
     # -- commands --------------------------------------------------------------
@@ -383,12 +388,12 @@ class KernelModel:
         """A directory made; in configfs, an o2nm item pins ocfs2_nodemanager, and a
         cluster comes with its heartbeat mode on a stack-glue kernel (o2hb starts in
         local mode)."""
-        configfs = self.kernel.configfs()
-        if path.startswith(f"{configfs.base}/"):
-            self._rewrite_modules(release=NODE_MANAGER, references=-ITEM_REFERENCES)
         self.state.make_dir(path)
-        if _parent(path) != configfs.base:
+        if not path.startswith(O2NM_TREES):
             return
+        self._rewrite_modules(release=NODE_MANAGER, references=-ITEM_REFERENCES)
+        if f"{_parent(path)}/" not in O2NM_TREES:
+            return  # not a cluster
         generation = self.kernel.generation()
         self.state.make_dir(f"{path}/heartbeat")
         if generation is not Generation.LEGACY:  # ocfs2 1.2 clusters have no timeouts
@@ -397,9 +402,9 @@ class KernelModel:
         if generation is Generation.STACKGLUE:
             self.state.write(f"{path}/heartbeat/mode", "local")
 
-    def _path_removed(self, path: str) -> None:
-        configfs = self.kernel.configfs()
-        if path.startswith(f"{configfs.base}/") and self.system.is_dir(path):
+    def _item_removed(self, path: str) -> None:
+        """A directory removed; an o2nm item gives its references back."""
+        if path.startswith(O2NM_TREES):
             self._rewrite_modules(release=NODE_MANAGER, references=ITEM_REFERENCES)
         self.state.remove(path)
 

@@ -345,12 +345,12 @@ class O2nmCluster:
         the failures instead of raising.
         """
         failures: list[StepError] = []
-        for node in [*target.nodes(), target]:
-            if not node.exists():
-                continue
+        for item in [*target.nodes(), target]:
             try:
-                node.remove()
+                item.remove()
             except StepError as error:
+                if not item.exists():
+                    continue  # gone meanwhile: another run removed it
                 if strict:
                     raise
                 failures.append(error)
