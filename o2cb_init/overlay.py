@@ -75,7 +75,8 @@ class PlannedState:
             while probe:
                 self.removed.discard(probe)
                 probe = _parent(probe)
-        self._children.setdefault(_parent(path), set()).add(path.rsplit("/", 1)[-1])
+        parent, _, name = path.rpartition("/")
+        self._children.setdefault(parent, set()).add(name)
 
     def start(self, program: str) -> None:
         self.stopped.discard(program)

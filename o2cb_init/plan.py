@@ -57,12 +57,17 @@ class Step:
 
     title: str | None
     carry_out: Callable[[], None]
-    changes: list[str] = field(default_factory=list)
+    planned: list[Change] = field(default_factory=list)
     undos: list[str] = field(default_factory=list)
     foreseen: Exception | None = None
     note: str | None = None  # a line of output at this point of the plan
     needed: Callable[[], bool] | None = None
     expected: bool = True
+
+    @property
+    def changes(self) -> list[str]:
+        """What it changes, as a dry run shows each after "would"."""
+        return [str(change) for change in self.planned]
 
 
 @dataclass
@@ -178,7 +183,7 @@ class Planner:
             return None
         if self.open is None:
             raise RuntimeError(f"planned a change outside a step: {change}")
-        self.open.changes.append(str(change))
+        self.open.planned.append(change)
         return self.model.apply(change)
 
     def undo(self, title: str, action: Callable[[], None]) -> None:
@@ -290,7 +295,7 @@ class Planner:
         self._finish_dry_run(step)
 
     def _finish_dry_run(self, step: Step) -> None:
-        self._finish(step, "dry run" if step.changes else "OK")
+        self._finish(step, "dry run" if step.planned else "OK")
         for action in step.changes:
             self.report.line(f"  would {action}")
 
