@@ -25,6 +25,31 @@ OURS, REFERENCE = "ours", "reference"
 # interpreter as ours importing click and configobj.  Timed in every round.
 FLOOR = "floor"
 FLOOR_CODE = "import click, configobj"
+# What the same interpreter pays for the node cases' own changes and nothing
+# else: the floor's imports, then the mkdir and three attribute writes of
+# each node (verb "up") or their rmdirs (verb "down"), as plain os calls.
+# Its growth from 2 to 255 nodes is the least a Python implementation's can be.
+SYSCALLS = "syscalls"
+SYSCALLS_CODE = f"""{FLOOR_CODE}
+import os, sys
+verb, count = sys.argv[1], int(sys.argv[2])
+cluster = os.environ["O2CB_BENCH_CONFIGFS"] + "/cluster/{CLUSTER}"
+nodes = [f"{{cluster}}/node/n{{i}}" for i in range(count)]
+flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+if verb == "up":
+    os.mkdir(cluster)
+    for number, node in enumerate(nodes):
+        os.mkdir(node)
+        for name, value in (("ipv4_address", "10.0.0.1"), ("ipv4_port", "7777"),
+                            ("num", str(number))):
+            fd = os.open(f"{{node}}/{{name}}", flags, 0o666)
+            os.write(fd, f"{{value}}\\n".encode())
+            os.close(fd)
+else:
+    for node in nodes:
+        os.rmdir(node)
+    os.rmdir(cluster)
+"""
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Answers to the reference's configure questions: enable, keep the rest.
 REFERENCE_CONFIGURE_ANSWERS = "y\n\n\n\n\n\n\n"
@@ -41,6 +66,7 @@ class Case:
     compare_output: bool = False
     reference_verbs: tuple[tuple[str, ...], ...] | None = None
     reference_input: str = ""
+    syscalls: bool = False  # time the node changes alone too (SYSCALLS)
 
 
 CASES = [
@@ -49,7 +75,7 @@ CASES = [
     Case("start+stop", (("start",), ("stop",))),
     *(
         Case(f"online+offline {n} nodes", (("online", CLUSTER), ("offline", CLUSTER)),
-             setup=("load",), nodes=n)
+             setup=("load",), nodes=n, syscalls=True)
         for n in (2, 16, 64, 255)
     ),
     Case(
@@ -304,6 +330,19 @@ class Bench:
         self.fake.stop_fake_daemons()
         return run, states
 
+    def syscalls(self, case: Case) -> Run:
+        """The node changes of the case alone, from its starting state."""
+        assert self.floor is not None
+        self.prepare(case)
+        impl = Implementation(SYSCALLS, [*self.floor.command[:-1], SYSCALLS_CODE],
+                              self.floor.env, None, self.floor.bench_dir,
+                              self.floor.host_bench_dir)
+        count = str(case.nodes)
+        run = run_verbs(impl, (("up", count), ("down", count)), "", self.scratch)
+        if run.returncodes != [0, 0]:
+            raise RuntimeError(f"{case.name}: the syscalls floor failed: {run.stderr.strip()}")
+        return run
+
     def check(self, case: Case,
               results: dict[str, tuple[Run, list[dict[str, Any]]]]) -> list[str]:
         """Why the two runs cannot be compared; empty when each verb left the same state."""
@@ -340,6 +379,8 @@ class Bench:
             if self.floor is not None:
                 result.runs.setdefault(FLOOR, []).append(
                     run_verbs(self.floor, ((),), "", self.scratch))
+            if self.floor is not None and case.syscalls:
+                result.runs.setdefault(SYSCALLS, []).append(self.syscalls(case))
             if REFERENCE in this_round:
                 problems = self.check(case, this_round)
                 if problems:
@@ -473,6 +514,9 @@ def target_lines(results: list[CaseResult]) -> list[str]:
         lines.append("target growth 2 -> 255 nodes: ours <= ref: ours "
                      + both(lambda i: many[OURS][i] - few[OURS][i])
                      + "; ref " + both(lambda i: many[REFERENCE][i] - few[REFERENCE][i]))
+    if SYSCALLS in many and SYSCALLS in few:
+        lines.append("    the same changes alone from Python (syscalls): "
+                     + both(lambda i: many[SYSCALLS][i] - few[SYSCALLS][i]))
     if lines:
         lines.append("target peak RSS: no higher than before (compare the rss column)")
     return lines
