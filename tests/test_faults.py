@@ -156,6 +156,22 @@ def test_a_mount_another_process_made_meanwhile_counts_as_done(
         assert_recovers(sim, reference, what)
 
 
+def test_an_item_another_program_removed_meanwhile_counts_as_removed(
+    make_sim: Callable[..., SimKernel], two_node_cluster_conf: Callable[..., str],
+    reference: dict[str, Any],
+) -> None:
+    """Each configfs removal of stop finds its item gone (removed by another program
+    between the listing and the rmdir): stop goes on and ends offline."""
+    for number in range(1, reference["points"]["stop"]["configfs"] + 1):
+        sim = prepare(make_sim(), two_node_cluster_conf)
+        assert o2cb(sim, "start").exit_code == 0
+        what = f"configfs {number} of stop raced"
+        run = o2cb_process(sim, "stop", fault=f"configfs:{number}:raced")
+        assert run.exit_code == 0, f"{what}: {run.stdout} {run.stderr}"
+        assert "Failed" not in run.stdout, what
+        assert state(sim) == reference["offline"], what
+
+
 def test_a_start_killed_before_local_is_partial(make_sim: Callable[..., SimKernel],
                                                 two_node_cluster_conf: Callable[..., str],
                                                 reference: dict[str, Any]) -> None:

@@ -351,6 +351,8 @@ def _wrap_rmdir(original: Callable[..., None]) -> Callable[..., None]:
         fault = _fault(target)
         _rmdir(target)
         target.kernel.save()
+        if fault == "raced":  # another program removed it first: this rmdir finds it gone
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self.path(path))
         faults.after(fault, os.getpid())
 
     setattr(rmdir, _ORIGINAL, original)

@@ -9,7 +9,8 @@ Set ``O2CB_SIM_FAULT=KIND:N:ACTION`` in the environment of an ``o2cb`` run:
   changes), ``kill`` (the tool is SIGKILLed before the change) or
   ``killafter`` (SIGKILLed right after the change is made) or ``raced``
   (another process made the same change meanwhile: it is made, and the
-  call then fails as the command does when it finds it done, exit 32).
+  call then fails as it does when it finds it done: a mount with exit 32,
+  a configfs rmdir with ENOENT; other calls are made as if unfaulted).
 
 ``O2CB_SIM_FAULT=count`` only counts.  Either way the calls of the run are
 counted per kind in ``.simkernel/faults.json`` under the root, which
