@@ -98,7 +98,8 @@ def read(path: str) -> str | None:
     except OSError as error:
         if error.errno == errno.ENOENT:
             return None
-        return f"<error: {errno.errorcode.get(error.errno, error.errno)}>"
+        code = error.errno or 0
+        return f"<error: {errno.errorcode.get(code, code)}>"
 
 
 # -- snapshots ----------------------------------------------------------------
